@@ -1,0 +1,590 @@
+//! preheat's pure decision core: `decide(config, state, observation, now) -> Decision`.
+//!
+//! Each tick it learns (cold/warm lag, service time, arrival rate and its daily/weekly shape),
+//! sizes the service for the load expected one cold-start lag ahead with an Erlang-C margin for
+//! the wait SLO, adds workers to drain any backlog within the SLO, holds idle workers through
+//! gaps shorter than the break-even time (an idle worker costs less than paying its boot again),
+//! and applies the guards: min/max and schedule floors, never below busy workers, hourly budget,
+//! max step per tick, and never a scale-in on missing data. No I/O, no clock, no randomness:
+//! the worlds (`sim/`, the AWS edge) observe and apply; `reconcile.rs` calls this in a loop.
+
+use crate::config::{ServiceConfig, fmt_s};
+use crate::forecast::{ArrivalForecaster, ServiceTimeLearner};
+use crate::lag::LagLearner;
+use crate::model::{
+    Action, Counters, Decision, Observation, Policy, QueueDepth, Reason, ReasonCode,
+};
+use crate::queueing::servers_for;
+use std::collections::VecDeque;
+
+/// How often, at most, preheat rewrites the capacity provider (CP modify is 1 TPS account-wide
+/// and every MI update resends the whole launch template).
+const SCALE_IN_AFTER_MIN_INTERVAL_S: f64 = 600.0;
+
+/// Everything preheat learns and remembers between ticks. Losing it (a restart) is safe: the
+/// priors come back from the config and the busy-worker guard holds running work.
+#[derive(Debug, Clone)]
+pub struct CoreState {
+    pub lag: LagLearner,
+    pub service: ServiceTimeLearner,
+    pub arrivals: ArrivalForecaster,
+    last_obs_s: Option<f64>,
+    last_counters: Option<Counters>,
+    last_depth: Option<QueueDepth>,
+    /// Recent raw targets, for the scale-in hold.
+    recent: VecDeque<(f64, u32)>,
+    last_desired: Option<u32>,
+    last_scale_in_after_write_s: Option<f64>,
+}
+
+impl CoreState {
+    pub fn new(cfg: &ServiceConfig) -> Self {
+        CoreState {
+            lag: LagLearner::new(cfg.estimates.cold_start_s, cfg.estimates.warm_start_s),
+            service: ServiceTimeLearner::new(cfg.estimates.service_s),
+            arrivals: ArrivalForecaster::new(),
+            last_obs_s: None,
+            last_counters: None,
+            last_depth: None,
+            recent: VecDeque::new(),
+            last_desired: None,
+            last_scale_in_after_write_s: None,
+        }
+    }
+}
+
+/// The numbers behind one sizing, kept for the reason text and for tests.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sizing {
+    pub rate_per_min: f64,
+    pub horizon_s: f64,
+    pub service_s: f64,
+    pub cold_lag_s: f64,
+    pub load_erlangs: f64,
+    pub forecast_tasks: u32,
+    pub backlog_tasks: u32,
+    pub busy: u32,
+    pub raw: u32,
+    pub hold_s: f64,
+}
+
+fn learn(cfg: &ServiceConfig, st: &mut CoreState, obs: &Observation, now_s: f64) {
+    if let Some(tasks) = &obs.tasks {
+        st.lag.observe(tasks);
+    }
+    let dt = st.last_obs_s.map(|t| now_s - t).unwrap_or(0.0);
+    if dt > 0.0 {
+        let from = now_s - dt;
+        match (obs.counters, st.last_counters, obs.queue) {
+            (Some(c), Some(prev), q) if c.sent_total >= prev.sent_total => {
+                let sent = (c.sent_total - prev.sent_total) as f64;
+                st.arrivals.record(sent, from, now_s);
+                if let Some(q) = q
+                    && c.deleted_total >= prev.deleted_total
+                {
+                    let in_flight = st
+                        .last_depth
+                        .map(|p| (p.in_flight + q.in_flight) as f64 / 2.0)
+                        .unwrap_or(q.in_flight as f64);
+                    let deleted = (c.deleted_total - prev.deleted_total) as f64;
+                    st.service.record(in_flight, deleted, dt);
+                }
+            }
+            (_, _, Some(q)) => {
+                // No counters: arrivals ≥ growth of the queue plus the jobs finished meanwhile
+                // (estimated from work in flight and the learned service time).
+                if let Some(p) = st.last_depth {
+                    let total = |d: QueueDepth| (d.visible + d.in_flight + d.delayed) as f64;
+                    let finished = p.in_flight as f64 * dt / st.service.estimate_s.max(1.0);
+                    let arrived = (total(q) - total(p) + finished).max(0.0);
+                    st.arrivals.record(arrived, from, now_s);
+                }
+            }
+            _ => {}
+        }
+    }
+    if obs.counters.is_some() {
+        st.last_counters = obs.counters;
+    }
+    if obs.queue.is_some() {
+        st.last_depth = obs.queue;
+    }
+    if obs.queue.is_some() || obs.counters.is_some() {
+        st.last_obs_s = Some(now_s);
+    }
+    let _ = cfg;
+}
+
+/// Size the service from what has been learned. Pure function of its inputs.
+pub fn size(cfg: &ServiceConfig, tick_s: f64, st: &mut CoreState, q: QueueDepth, busy: u32, now_s: f64) -> Sizing {
+    let k = cfg.jobs_per_task.max(1);
+    let s = st.service.estimate_s.max(1.0);
+    let cold = st.lag.cold_plan_s();
+    let wait = cfg.slo.max_wait_s;
+    let miss = (1.0 - cfg.slo.attainment).max(1e-4);
+    let react_s = cold + tick_s;
+    let strict = wait < react_s;
+    // With a strict SLO only capacity that is already warm meets it, so size for the load one
+    // lag ahead; with a loose one a reactive launch still makes it, so size for now.
+    let horizon_s = if strict { cold } else { 0.0 };
+    // Hold idle workers through gaps shorter than the boot they would pay again; with a strict
+    // SLO a relaunch also misses the SLO, which we price as a second boot.
+    let hold_s = if strict { 2.0 * cold } else { cold };
+    let cap_jobs = cfg.max_tasks.saturating_mul(k);
+    let per_task = |jobs: u32| jobs.div_ceil(k);
+
+    let mut forecast_tasks = 0;
+    let mut rate_at_horizon = 0.0;
+    let mut load_at_horizon = 0.0;
+    // Look at the horizon and across the hold window: a need that returns within it keeps
+    // today's workers.
+    // Jobs that arrive while the forecast rate is below this share of the long-run rate are
+    // too few to matter for the SLO: staffing for them would keep a worker up all night.
+    let negligible_rate = miss * st.arrivals.mean_rate();
+    for i in 0..=4 {
+        let h = horizon_s + hold_s * f64::from(i) / 4.0;
+        let rate = st.arrivals.rate_at(now_s, h) + st.arrivals.error_rms();
+        let load = rate * s;
+        let c = if strict {
+            if rate <= negligible_rate {
+                0
+            } else {
+                per_task(servers_for(load, s, wait, miss, cap_jobs))
+            }
+        } else {
+            // A reactive launch still meets a loose SLO: keep only the steady busy level and
+            // let the backlog term add the rest when jobs actually wait.
+            per_task(load.floor().min(f64::from(cap_jobs)) as u32)
+        };
+        if i == 0 {
+            rate_at_horizon = rate;
+            load_at_horizon = load;
+        }
+        forecast_tasks = forecast_tasks.max(c);
+    }
+    st.arrivals
+        .note_forecast(now_s + horizon_s, st.arrivals.rate_at(now_s, horizon_s));
+
+    // Drain the backlog within the SLO: with time to spare, fewer workers take turns.
+    let backlog = q.backlog();
+    let backlog_tasks = if backlog == 0 {
+        0
+    } else {
+        let one_each = backlog.div_ceil(u64::from(k));
+        let n = if strict {
+            one_each
+        } else {
+            let budget_s = (wait - react_s).max(tick_s);
+            ((backlog as f64 * s / (f64::from(k) * budget_s)).ceil() as u64).clamp(1, one_each)
+        };
+        n.min(u64::from(cfg.max_tasks)) as u32
+    };
+    let raw = forecast_tasks.max(busy.saturating_add(backlog_tasks)).max(busy);
+    Sizing {
+        rate_per_min: rate_at_horizon * 60.0,
+        horizon_s,
+        service_s: s,
+        cold_lag_s: cold,
+        load_erlangs: load_at_horizon,
+        forecast_tasks,
+        backlog_tasks,
+        busy,
+        raw,
+        hold_s,
+    }
+}
+
+/// One tick of preheat for one service.
+pub fn decide(cfg: &ServiceConfig, tick_s: f64, st: &mut CoreState, obs: &Observation, now_s: f64) -> Decision {
+    learn(cfg, st, obs, now_s);
+    let wake_at_s = now_s + tick_s;
+    let current = obs.service.map(|s| s.desired).or(st.last_desired);
+    let Some(q) = obs.queue else {
+        return Decision {
+            actions: vec![],
+            why: Reason::new(
+                ReasonCode::MissingData,
+                format!(
+                    "queue depth unreadable: holding desired at {}",
+                    current.map_or("its current value".to_string(), |c| c.to_string())
+                ),
+            ),
+            wake_at_s,
+        };
+    };
+    let busy = obs.busy_tasks(cfg.jobs_per_task).unwrap_or(0);
+    let sz = size(cfg, tick_s, st, q, busy, now_s);
+
+    // Hold: scale in only to the highest target of the hold window.
+    let window_s = cfg.scale_in_stabilization_s.max(sz.hold_s);
+    st.recent.push_back((now_s, sz.raw));
+    while st.recent.front().is_some_and(|&(t, _)| t < now_s - window_s) {
+        st.recent.pop_front();
+    }
+    let held = st.recent.iter().map(|&(_, v)| v).max().unwrap_or(sz.raw);
+
+    let mut target = held;
+    let mut code = if sz.backlog_tasks > 0 && sz.busy + sz.backlog_tasks >= sz.forecast_tasks {
+        ReasonCode::Backlog
+    } else {
+        ReasonCode::Forecast
+    };
+    if held > sz.raw {
+        code = ReasonCode::KeepWarm;
+    }
+    let mut notes: Vec<String> = Vec::new();
+    let floor = cfg.floor_at(now_s);
+    if target < floor {
+        target = floor;
+        code = ReasonCode::Bounds;
+        notes.push(format!("floor {floor}"));
+    }
+    if target > cfg.max_tasks {
+        target = cfg.max_tasks;
+        code = ReasonCode::Bounds;
+        notes.push(format!("max_tasks {}", cfg.max_tasks));
+    }
+    if target < busy {
+        target = busy.min(cfg.max_tasks);
+        code = ReasonCode::BusyFloor;
+        notes.push(format!("{busy} workers hold a job"));
+    }
+    if let Some(cur) = current {
+        let lo = cur.saturating_sub(cfg.max_step);
+        let hi = cur.saturating_add(cfg.max_step);
+        if target < lo || target > hi {
+            target = target.clamp(lo, hi);
+            notes.push(format!("max_step {}", cfg.max_step));
+        }
+        if target < cur && !obs.complete_for_scale_in() {
+            target = cur.min(cfg.max_tasks);
+            code = ReasonCode::MissingData;
+            notes.push("service counts unreadable: no scale-in".to_string());
+        }
+    }
+    // The budget is the hard cap: it wins over the step limit and over holding.
+    if let Some(budget) = cfg.budget_per_hour_usd {
+        let per_task_h = cfg.price.per_hour_usd() / f64::from(cfg.tasks_per_instance.max(1));
+        let cap = (budget / per_task_h).floor() as u32;
+        if target > cap {
+            target = cap;
+            code = ReasonCode::Budget;
+            notes.push(format!("budget {budget} $/h pays for {cap} tasks"));
+        }
+    }
+    if current.is_none() && !obs.complete_for_scale_in() {
+        // Nothing known about the service: never write a number that could be a scale-in.
+        return Decision {
+            actions: vec![],
+            why: Reason::new(
+                ReasonCode::MissingData,
+                "service counts unreadable and no earlier desired count: holding",
+            ),
+            wake_at_s,
+        };
+    }
+
+    let text = format!(
+        "{:.2} jobs/min expected at +{} × {} service = {:.2} busy workers; {} for {:.1}% within {} (cold start {}); backlog {} → {} more; {} busy{}{}",
+        sz.rate_per_min,
+        fmt_s(sz.horizon_s),
+        fmt_s(sz.service_s),
+        sz.load_erlangs,
+        sz.forecast_tasks,
+        cfg.slo.attainment * 100.0,
+        fmt_s(cfg.slo.max_wait_s),
+        fmt_s(sz.cold_lag_s),
+        q.backlog(),
+        sz.backlog_tasks,
+        busy,
+        if held > sz.raw {
+            format!("; holding {held} for {} (cheaper than a new boot)", fmt_s(window_s))
+        } else {
+            String::new()
+        },
+        if notes.is_empty() {
+            String::new()
+        } else {
+            format!("; {}", notes.join(", "))
+        },
+    );
+    let why = Reason::new(code, format!("desired {target}: {text}"));
+    let mut actions = Vec::new();
+    if current != Some(target) {
+        actions.push(Action::SetDesired {
+            desired: target,
+            reason: why.clone(),
+        });
+    }
+    st.last_desired = Some(target);
+
+    // scaleInAfter: preheat decides holds itself with the desired count, so an instance whose
+    // task preheat let go should go too; a short grace (two ticks) covers forecast noise.
+    if cfg.capacity_provider.is_some()
+        && let Some(cur) = obs.scale_in_after_s
+    {
+        let want = (2.0 * tick_s).min(f64::from(cfg.scale_in_after_max_s)).round() as i32;
+        let due = st
+            .last_scale_in_after_write_s
+            .is_none_or(|t| now_s - t >= SCALE_IN_AFTER_MIN_INTERVAL_S);
+        if cur != want && due {
+            st.last_scale_in_after_write_s = Some(now_s);
+            actions.push(Action::SetScaleInAfter {
+                seconds: want,
+                reason: Reason::new(
+                    ReasonCode::ScaleInAfter,
+                    format!(
+                        "preheat holds idle workers itself (break-even {}); release an instance {} after its last task stops",
+                        fmt_s(sz.hold_s),
+                        fmt_s(f64::from(want))
+                    ),
+                ),
+            });
+        }
+    }
+    Decision {
+        actions,
+        why,
+        wake_at_s,
+    }
+}
+
+/// preheat as a `Policy`: the config, the tick and the learned state.
+pub struct Preheat {
+    cfg: ServiceConfig,
+    tick_s: f64,
+    pub state: CoreState,
+}
+
+impl Preheat {
+    pub fn new(cfg: ServiceConfig, tick_s: f64) -> Self {
+        let state = CoreState::new(&cfg);
+        Preheat { cfg, tick_s, state }
+    }
+}
+
+impl Policy for Preheat {
+    fn name(&self) -> &str {
+        "preheat"
+    }
+    fn decide(&mut self, obs: &Observation, now_s: f64) -> Decision {
+        decide(&self.cfg, self.tick_s, &mut self.state, obs, now_s)
+    }
+    fn restart(&mut self) {
+        self.state = CoreState::new(&self.cfg);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Config, DEFAULT_CONFIG_YAML};
+    use crate::model::{ServiceCounts, TaskInfo, TaskPhase};
+    use proptest::prelude::*;
+
+    fn cfg() -> ServiceConfig {
+        let mut c = Config::parse(DEFAULT_CONFIG_YAML, "t").unwrap().services.remove(0);
+        c.floors.clear();
+        c
+    }
+
+    fn obs(visible: u64, in_flight: u64, desired: u32, sent: u64, deleted: u64) -> Observation {
+        Observation {
+            queue: Some(QueueDepth {
+                visible,
+                in_flight,
+                delayed: 0,
+            }),
+            counters: Some(Counters {
+                sent_total: sent,
+                deleted_total: deleted,
+            }),
+            service: Some(ServiceCounts {
+                desired,
+                running: desired,
+                pending: 0,
+            }),
+            tasks: None,
+            instances: None,
+            scale_in_after_s: Some(300),
+        }
+    }
+
+    fn desired_of(d: &Decision) -> Option<u32> {
+        d.actions.iter().find_map(|a| match a {
+            Action::SetDesired { desired, .. } => Some(*desired),
+            _ => None,
+        })
+    }
+
+    #[test]
+    fn idle_queue_stays_at_zero_and_explains_why() {
+        let c = cfg();
+        let mut st = CoreState::new(&c);
+        let d = decide(&c, 15.0, &mut st, &obs(0, 0, 0, 0, 0), 0.0);
+        assert_eq!(desired_of(&d), None);
+        assert!(d.why.text.starts_with("desired 0:"), "{}", d.why);
+        assert_eq!(d.wake_at_s, 15.0);
+    }
+
+    #[test]
+    fn backlog_scales_out_and_says_so() {
+        let c = cfg();
+        let mut st = CoreState::new(&c);
+        decide(&c, 15.0, &mut st, &obs(0, 0, 0, 0, 0), 0.0);
+        let d = decide(&c, 15.0, &mut st, &obs(6, 0, 0, 6, 0), 15.0);
+        let n = desired_of(&d).expect("scale out");
+        // A burst of 6 in one tick reads as a rate too, so the forecast may add a few more.
+        assert!(n >= 1 && n <= c.max_tasks, "{n}");
+        assert!(d.why.text.contains("backlog 6"), "{}", d.why);
+    }
+
+    #[test]
+    fn missing_queue_holds_without_actions() {
+        let c = cfg();
+        let mut st = CoreState::new(&c);
+        let mut o = obs(0, 0, 3, 0, 0);
+        o.queue = None;
+        let d = decide(&c, 15.0, &mut st, &o, 0.0);
+        assert!(d.actions.is_empty());
+        assert_eq!(d.why.code, ReasonCode::MissingData);
+    }
+
+    #[test]
+    fn missing_service_counts_never_scale_in() {
+        let c = cfg();
+        let mut st = CoreState::new(&c);
+        decide(&c, 15.0, &mut st, &obs(20, 0, 0, 20, 0), 0.0);
+        let mut o = obs(0, 0, 0, 20, 0);
+        o.service = None;
+        for i in 1..100 {
+            let d = decide(&c, 15.0, &mut st, &o, i as f64 * 15.0);
+            assert!(desired_of(&d).is_none(), "{d:?}");
+        }
+    }
+
+    #[test]
+    fn holds_workers_for_the_break_even_time_then_releases() {
+        let c = cfg();
+        let mut st = CoreState::new(&c);
+        decide(&c, 15.0, &mut st, &obs(4, 0, 0, 4, 0), 0.0);
+        // Four workers ran the jobs; queue empty now. They are held at least one cold start.
+        let d = decide(&c, 15.0, &mut st, &obs(0, 0, 4, 4, 4), 60.0);
+        assert!(desired_of(&d).is_none());
+        let mut last = 4;
+        for i in 0..200 {
+            let d = decide(&c, 15.0, &mut st, &obs(0, 0, last, 4, 4), 75.0 + i as f64 * 15.0);
+            if let Some(n) = desired_of(&d) {
+                last = n;
+            }
+        }
+        assert_eq!(last, 0);
+    }
+
+    #[test]
+    fn strict_slo_presizes_from_the_profile() {
+        let mut c = cfg();
+        c.slo.max_wait_s = 60.0;
+        c.slo.attainment = 0.95;
+        let mut st = CoreState::new(&c);
+        // Two days with a 08:00-10:00 rush of 2 jobs/min.
+        let mut t = 0.0;
+        let mut sent = 0;
+        while t < 2.0 * 86_400.0 + 7.0 * 3600.0 + 55.0 * 60.0 {
+            let h = (t % 86_400.0) / 3600.0;
+            if (8.0..10.0).contains(&h) && (t as u64) % 30 == 0 {
+                sent += 1;
+            }
+            st.arrivals.record(
+                if (8.0..10.0).contains(&h) { 0.5 } else { 0.0 },
+                t,
+                t + 15.0,
+            );
+            t += 15.0;
+        }
+        let _ = sent;
+        // 07:55 on day 3: the queue is empty, yet the rush is one lag away.
+        let sz = size(&c, 15.0, &mut st, QueueDepth::default(), 0, t);
+        assert!(sz.forecast_tasks >= 8, "{sz:?}");
+        // At 03:00 nothing is expected: no workers.
+        let sz = size(&c, 15.0, &mut st, QueueDepth::default(), 0, t - 5.0 * 3600.0);
+        assert_eq!(sz.forecast_tasks, 0, "{sz:?}");
+    }
+
+    #[test]
+    fn learns_cold_lag_from_tasks() {
+        let c = cfg();
+        let mut st = CoreState::new(&c);
+        let mut o = obs(0, 0, 1, 0, 0);
+        o.tasks = Some(
+            (0..10)
+                .map(|i| TaskInfo {
+                    id: i,
+                    phase: TaskPhase::Running,
+                    created_at_s: 0.0,
+                    started_at_s: Some(400.0),
+                    cold: Some(true),
+                    busy: Some(false),
+                    idle_since_s: Some(400.0),
+                })
+                .collect(),
+        );
+        decide(&c, 15.0, &mut st, &o, 500.0);
+        assert_eq!(st.lag.cold_plan_s(), 400.0);
+    }
+
+    #[test]
+    fn scale_in_after_is_written_once_then_rate_limited() {
+        let c = cfg();
+        let mut st = CoreState::new(&c);
+        let d = decide(&c, 15.0, &mut st, &obs(0, 0, 0, 0, 0), 0.0);
+        assert!(d.actions.iter().any(|a| matches!(a, Action::SetScaleInAfter { seconds: 30, .. })));
+        let d = decide(&c, 15.0, &mut st, &obs(0, 0, 0, 0, 0), 15.0);
+        assert!(d.actions.is_empty());
+    }
+
+    proptest! {
+        /// Guards hold for arbitrary observations: within [floor, max] (or the budget), never
+        /// below busy workers when affordable, steps bounded, no scale-in on missing data.
+        #[test]
+        fn guards_hold(steps in proptest::collection::vec(
+            (proptest::option::of((0u64..500, 0u64..50, 0u64..5)),
+             proptest::option::of(0u32..20),
+             0u64..40, 0u64..40, 1u32..30), 1..60)) {
+            let c = cfg();
+            let mut st = CoreState::new(&c);
+            let (mut sent, mut deleted) = (0u64, 0u64);
+            let budget_cap = (c.budget_per_hour_usd.unwrap() / c.price.per_hour_usd()).floor() as u32;
+            for (i, (q, desired, ds, dd, _)) in steps.into_iter().enumerate() {
+                sent += ds;
+                deleted += dd;
+                let o = Observation {
+                    queue: q.map(|(v, f, d)| QueueDepth { visible: v, in_flight: f, delayed: d }),
+                    counters: Some(Counters { sent_total: sent, deleted_total: deleted }),
+                    service: desired.map(|d| ServiceCounts { desired: d, running: d, pending: 0 }),
+                    tasks: None,
+                    instances: None,
+                    scale_in_after_s: None,
+                };
+                let d = decide(&c, 15.0, &mut st, &o, i as f64 * 15.0);
+                if let Some(n) = desired_of(&d) {
+                    prop_assert!(n <= c.max_tasks && n <= budget_cap);
+                    if let Some(cur) = desired {
+                        // Only the budget (the hard cap) may take a bigger step down.
+                        prop_assert!(n.abs_diff(cur) <= c.max_step || n == budget_cap);
+                    }
+                    if o.queue.is_none() || o.service.is_none() {
+                        prop_assert!(desired.is_none_or(|cur| n >= cur.min(budget_cap)));
+                    }
+                    if let (Some((_, f, _)), Some(cur)) = (q, desired) {
+                        let busy = f as u32;
+                        if busy <= budget_cap && busy <= cur + c.max_step {
+                            prop_assert!(n >= busy.min(c.max_tasks));
+                        }
+                    }
+                }
+                prop_assert!(d.wake_at_s > i as f64 * 15.0);
+            }
+        }
+    }
+}

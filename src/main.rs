@@ -1,0 +1,276 @@
+//! The `preheat` command line: parses flags, loads and validates inputs, wires a world, a clock
+//! and policies together, and prints results. All decisions live in the library; errors from
+//! the library's edges are wrapped with `anyhow` here and printed once, with a non-zero exit.
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Parser, Subcommand};
+use preheat::config::{Config, DEFAULT_CONFIG_YAML, ServiceConfig};
+use preheat::scenario::{self, DEMO_TRACE_NAME};
+use preheat::sim::{self, SimSetup, report};
+use preheat::trace::{self, ServiceModel, TraceFormat, TraceOptions};
+use std::path::PathBuf;
+use std::time::Instant;
+
+#[derive(Parser)]
+#[command(
+    name = "preheat",
+    version,
+    about = "Keeps GPU queue workers on ECS Managed Instances warm just before work arrives",
+    long_about = "Keeps GPU queue workers on Amazon ECS Managed Instances warm just before work \
+                  arrives, and lets them go when it does not.\n\nStart with `preheat simulate`: \
+                  it replays a bundled trace through a simulated ECS MI cluster, no AWS account \
+                  needed."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Replay a trace through the simulated ECS MI cluster with one policy and print a summary.
+    Simulate(SimulateArgs),
+    /// Check a policy file and print every problem with its path and line.
+    Validate {
+        /// Policy YAML file.
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Measure simulator throughput on a synthetic 30-day, 100k-job trace.
+    Bench {
+        /// Jobs in the synthetic trace.
+        #[arg(long, default_value_t = 100_000)]
+        jobs: usize,
+        /// Days the trace spans.
+        #[arg(long, default_value_t = 30.0)]
+        days: f64,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
+}
+
+#[derive(Args)]
+struct SimulateArgs {
+    /// Policy YAML file (default: the bundled config/whisper.yaml).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Which service of the config to simulate (its name; default: the first).
+    #[arg(long)]
+    service: Option<String>,
+    /// Trace file or ServeGen directory (default: the bundled KTH SP2 demo trace).
+    #[arg(long)]
+    trace: Option<PathBuf>,
+    /// Trace format: native, swf, alibaba-pods, azure-llm, servegen (default: detect).
+    #[arg(long)]
+    format: Option<String>,
+    /// Keep arrivals from this point of the trace (humantime, e.g. 115d).
+    #[arg(long)]
+    window_start: Option<String>,
+    /// Keep arrivals before this point of the trace (humantime).
+    #[arg(long)]
+    window_end: Option<String>,
+    /// Multiply inter-arrival times (0.5 = twice as dense).
+    #[arg(long, default_value_t = 1.0)]
+    time_scale: f64,
+    /// Service times: from-trace, fixed:SECONDS, scale:FACTOR[:MIN_S:MAX_S],
+    /// lognormal:MEDIAN_S:SIGMA[:MIN_S:MAX_S].
+    #[arg(long)]
+    service_model: Option<String>,
+    /// Keep only the first N jobs.
+    #[arg(long)]
+    max_jobs: Option<usize>,
+    /// ServeGen: multiply every client's request rate.
+    #[arg(long)]
+    servegen_rate_scale: Option<f64>,
+    /// Policy: preheat (default), keda, target-tracking, step, keep-alive, static, oracle.
+    #[arg(long, default_value = "preheat")]
+    policy: String,
+    /// Seed of the simulated cluster's random draws (default: the config's simulation.seed).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Print the summary as JSON.
+    #[arg(long)]
+    json: bool,
+    /// Write the per-tick timeline as CSV to this file.
+    #[arg(long)]
+    timeline: Option<PathBuf>,
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Simulate(a) => cmd_simulate(a),
+        Command::Validate { config } => cmd_validate(config),
+        Command::Bench { jobs, days, seed } => cmd_bench(jobs, days, seed),
+    };
+    if let Err(e) = result {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn load_config(path: Option<&PathBuf>) -> Result<Config> {
+    Ok(match path {
+        Some(p) => Config::load(p)?,
+        None => Config::parse(DEFAULT_CONFIG_YAML, "config/whisper.yaml (bundled)")?,
+    })
+}
+
+fn pick_service(cfg: &Config, name: Option<&str>) -> Result<ServiceConfig> {
+    match name {
+        None => Ok(cfg.services[0].clone()),
+        Some(n) => cfg.services.iter().find(|s| s.name == n).cloned().with_context(|| {
+            let names: Vec<&str> = cfg.services.iter().map(|s| s.name.as_str()).collect();
+            format!("no service named {n:?} in the config (it has: {})", names.join(", "))
+        }),
+    }
+}
+
+fn parse_humantime_s(flag: &str, v: &str) -> Result<f64> {
+    humantime::parse_duration(v.trim())
+        .map(|d| d.as_secs_f64())
+        .with_context(|| format!("--{flag} {v:?} is not a duration; write e.g. 14d, 36h or 90m"))
+}
+
+fn cmd_simulate(a: SimulateArgs) -> Result<()> {
+    let cfg = load_config(a.config.as_ref())?;
+    let service = pick_service(&cfg, a.service.as_deref())?;
+    let mut sim_cfg = cfg.simulation.clone();
+    if let Some(seed) = a.seed {
+        sim_cfg.seed = seed;
+    }
+    let trace = match &a.trace {
+        None => scenario::demo_trace(sim_cfg.seed)?,
+        Some(path) => {
+            let mut opts = TraceOptions {
+                seed: sim_cfg.seed,
+                time_scale: a.time_scale,
+                max_jobs: a.max_jobs,
+                ..TraceOptions::default()
+            };
+            if let Some(f) = &a.format {
+                opts.format = Some(f.parse::<TraceFormat>()?);
+            }
+            if let Some(w) = &a.window_start {
+                opts.window_start_s = Some(parse_humantime_s("window-start", w)?);
+            }
+            if let Some(w) = &a.window_end {
+                opts.window_end_s = Some(parse_humantime_s("window-end", w)?);
+            }
+            if let Some(m) = &a.service_model {
+                opts.service = m.parse::<ServiceModel>()?;
+            }
+            if let Some(r) = a.servegen_rate_scale {
+                opts.servegen_rate_scale = r;
+            }
+            trace::load_trace(path, &opts)?
+        }
+    };
+    let setup = SimSetup::from_trace(service, cfg.tick_s, sim_cfg, &trace);
+    let policy = scenario::build_policy(&a.policy, &setup)?;
+    let started = Instant::now();
+    let result = sim::run(&setup, policy, a.timeline.is_some());
+    let elapsed = started.elapsed();
+    if let Some(path) = &a.timeline {
+        write_timeline(path, &result.timeline)?;
+    }
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&result.summary)?);
+    } else {
+        let source = if a.trace.is_some() { trace.source.clone() } else { DEMO_TRACE_NAME.to_string() };
+        println!(
+            "preheat simulate: {} jobs from {} ({} format), service {:?}, SLO {:.1}% within {}",
+            trace.jobs.len(),
+            source,
+            trace.format.name(),
+            setup.service.name,
+            setup.service.slo.attainment * 100.0,
+            preheat::config::fmt_s(setup.service.slo.max_wait_s),
+        );
+        print!("{}", report::render_text(&result.summary));
+        eprintln!(
+            "({} ticks simulated in {:.2} s; seed {})",
+            result.ticks,
+            elapsed.as_secs_f64(),
+            setup.sim.seed
+        );
+    }
+    Ok(())
+}
+
+fn write_timeline(path: &PathBuf, rows: &[sim::world::TimelineRow]) -> Result<()> {
+    let mut w = csv::Writer::from_path(path)
+        .with_context(|| format!("cannot write timeline to {}", path.display()))?;
+    for r in rows {
+        w.serialize(r)?;
+    }
+    w.flush()
+        .with_context(|| format!("cannot write timeline to {}", path.display()))?;
+    Ok(())
+}
+
+fn cmd_validate(path: PathBuf) -> Result<()> {
+    let cfg = Config::load(&path)?;
+    println!(
+        "{}: OK ({} service{}, tick {})",
+        path.display(),
+        cfg.services.len(),
+        if cfg.services.len() == 1 { "" } else { "s" },
+        preheat::config::fmt_s(cfg.tick_s)
+    );
+    for s in &cfg.services {
+        println!(
+            "  {}: {}/{} on {}, {}..{} tasks, SLO {:.1}% within {}, {:.4} $/h per instance",
+            s.name,
+            s.cluster,
+            s.service,
+            s.capacity_provider.as_deref().unwrap_or("(no capacity provider)"),
+            s.min_tasks,
+            s.max_tasks,
+            s.slo.attainment * 100.0,
+            preheat::config::fmt_s(s.slo.max_wait_s),
+            s.price.per_hour_usd()
+        );
+    }
+    Ok(())
+}
+
+fn cmd_bench(jobs: usize, days: f64, seed: u64) -> Result<()> {
+    if jobs == 0 || !(days > 0.0) {
+        bail!("--jobs must be at least 1 and --days positive");
+    }
+    let cfg = Config::parse(DEFAULT_CONFIG_YAML, "bundled")?;
+    let mut service = cfg.services[0].clone();
+    // Room for the load: 100k jobs in 30 days at ~5 min each keep ~12 workers busy.
+    service.max_tasks = 200;
+    service.budget_per_hour_usd = None;
+    let trace = scenario::synthetic_trace(jobs, days, seed);
+    let setup = SimSetup::from_trace(service, 15.0, cfg.simulation.clone(), &trace);
+    println!(
+        "bench: {} jobs over {:.0} days, tick 15 s, one core; wall time per full replay (best of 3)",
+        trace.jobs.len(),
+        days
+    );
+    let mut base_s = 0.0;
+    for name in ["static", "preheat"] {
+        let mut best = f64::INFINITY;
+        let mut ticks = 0;
+        for _ in 0..3 {
+            let policy = scenario::build_policy(name, &setup)?;
+            let t = Instant::now();
+            let r = sim::run(&setup, policy, false);
+            best = best.min(t.elapsed().as_secs_f64());
+            ticks = r.ticks;
+        }
+        if name == "static" {
+            base_s = best;
+        }
+        println!(
+            "  {name:<8} {best:>7.3} s  {:>10.0} jobs/s  {:>10.0} ticks/s  ({:.2}× the static-policy replay)",
+            trace.jobs.len() as f64 / best,
+            ticks as f64 / best,
+            best / base_s
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,214 @@
+//! The vocabulary shared by the core, the baselines and every world: what one tick observes
+//! (`Observation`), what a policy decides (`Decision`, `Action`) and why (`Reason`).
+//!
+//! Everything here is plain data. Times are seconds on one timeline (`*_s`): Unix seconds in the
+//! AWS world, trace seconds (offset by the trace's epoch) in the simulator. A field that could not
+//! be read is `None`, never a guessed zero: the guards in the core refuse to scale in on `None`.
+
+use serde::Serialize;
+use std::fmt;
+
+/// SQS `GetQueueAttributes` counts (approximate, possibly stale).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct QueueDepth {
+    /// `ApproximateNumberOfMessages`: waiting to be received.
+    pub visible: u64,
+    /// `ApproximateNumberOfMessagesNotVisible`: received by a worker and not yet deleted.
+    pub in_flight: u64,
+    /// `ApproximateNumberOfMessagesDelayed`.
+    pub delayed: u64,
+}
+
+impl QueueDepth {
+    /// Messages that still need a worker: waiting plus delayed.
+    pub fn backlog(&self) -> u64 {
+        self.visible + self.delayed
+    }
+}
+
+/// Cumulative message counters (CloudWatch `NumberOfMessagesSent` / `Deleted` in AWS, exact in
+/// the simulator). They let the core learn arrival rate and service time across missed ticks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct Counters {
+    pub sent_total: u64,
+    pub deleted_total: u64,
+}
+
+/// ECS `DescribeServices` counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct ServiceCounts {
+    pub desired: u32,
+    pub running: u32,
+    pub pending: u32,
+}
+
+/// Where a task is in its life, collapsed from ECS `lastStatus`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum TaskPhase {
+    /// Waiting for capacity (MI is launching an instance).
+    Provisioning,
+    /// Placed; pulling the image or starting the app.
+    Pending,
+    Running,
+    Stopping,
+}
+
+/// One task as the controller sees it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TaskInfo {
+    pub id: u64,
+    pub phase: TaskPhase,
+    pub created_at_s: f64,
+    pub started_at_s: Option<f64>,
+    /// `Some(true)` when the task needed a new instance (cold), `Some(false)` when it was placed
+    /// on an instance that was already there (warm), `None` when the world cannot tell.
+    pub cold: Option<bool>,
+    /// Whether the worker holds a job right now (task scale-in protection in AWS).
+    pub busy: Option<bool>,
+    /// When a running, idle task last finished (or started) work.
+    pub idle_since_s: Option<f64>,
+}
+
+/// MI container instances of the service's capacity provider.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct InstanceCounts {
+    pub total: u32,
+    /// ACTIVE instances running no task: warm spare capacity.
+    pub idle: u32,
+}
+
+/// Everything one tick observed for one service. `None` = the read failed or is missing.
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+pub struct Observation {
+    pub queue: Option<QueueDepth>,
+    pub counters: Option<Counters>,
+    pub service: Option<ServiceCounts>,
+    pub tasks: Option<Vec<TaskInfo>>,
+    pub instances: Option<InstanceCounts>,
+    /// The capacity provider's current `scaleInAfter` (seconds; -1 = never; `None` = unknown or
+    /// no capacity provider configured).
+    pub scale_in_after_s: Option<i32>,
+}
+
+impl Observation {
+    /// Tasks holding a job, from the per-task view if there is one, else from in-flight messages.
+    pub fn busy_tasks(&self, jobs_per_task: u32) -> Option<u32> {
+        if let Some(tasks) = &self.tasks
+            && tasks.iter().all(|t| t.busy.is_some())
+        {
+            return Some(tasks.iter().filter(|t| t.busy == Some(true)).count() as u32);
+        }
+        self.queue
+            .map(|q| q.in_flight.div_ceil(u64::from(jobs_per_task.max(1))) as u32)
+    }
+
+    /// True when every read a scale-in depends on succeeded.
+    pub fn complete_for_scale_in(&self) -> bool {
+        self.queue.is_some() && self.service.is_some()
+    }
+}
+
+/// Why an action was taken: a stable code for metrics and a sentence for people.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReasonCode {
+    /// Sized for forecast demand one lag ahead.
+    Forecast,
+    /// Backlog must drain within the SLO.
+    Backlog,
+    /// Held idle workers through a predicted gap (cheaper than a cold start).
+    KeepWarm,
+    /// Scale-in deferred by the stabilization window.
+    Stabilizing,
+    /// Clamped by min/max, a schedule floor, or the step limit.
+    Bounds,
+    /// Capped by the hourly budget.
+    Budget,
+    /// Never below the workers that hold a job.
+    BusyFloor,
+    /// A read failed or is missing: hold, never scale in.
+    MissingData,
+    /// A baseline policy's own rule.
+    Baseline,
+    /// The capacity provider's idle-instance delay.
+    ScaleInAfter,
+    /// No change.
+    Steady,
+}
+
+impl ReasonCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReasonCode::Forecast => "forecast",
+            ReasonCode::Backlog => "backlog",
+            ReasonCode::KeepWarm => "keep_warm",
+            ReasonCode::Stabilizing => "stabilizing",
+            ReasonCode::Bounds => "bounds",
+            ReasonCode::Budget => "budget",
+            ReasonCode::BusyFloor => "busy_floor",
+            ReasonCode::MissingData => "missing_data",
+            ReasonCode::Baseline => "baseline",
+            ReasonCode::ScaleInAfter => "scale_in_after",
+            ReasonCode::Steady => "steady",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Reason {
+    pub code: ReasonCode,
+    pub text: String,
+}
+
+impl Reason {
+    pub fn new(code: ReasonCode, text: impl Into<String>) -> Self {
+        Reason {
+            code,
+            text: text.into(),
+        }
+    }
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "[{}] {}", self.code.as_str(), self.text)
+    }
+}
+
+/// What a policy asks the world to do.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub enum Action {
+    /// `UpdateService(desiredCount)`.
+    SetDesired { desired: u32, reason: Reason },
+    /// `UpdateCapacityProvider(infrastructureOptimization.scaleInAfter)`; -1 = never.
+    SetScaleInAfter { seconds: i32, reason: Reason },
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Action::SetDesired { desired, reason } => write!(f, "desired={desired} {reason}"),
+            Action::SetScaleInAfter { seconds, reason } => {
+                write!(f, "scaleInAfter={seconds}s {reason}")
+            }
+        }
+    }
+}
+
+/// The result of one `decide` call: what to do, why, and when to look again.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Decision {
+    pub actions: Vec<Action>,
+    /// The reason behind the desired count this tick (also when it did not change).
+    pub why: Reason,
+    pub wake_at_s: f64,
+}
+
+/// A scaling policy: preheat's core or a baseline. Pure apart from its own state: no I/O, no
+/// clock reads, no global RNG (`now_s` is an argument).
+pub trait Policy {
+    fn name(&self) -> &str;
+    fn decide(&mut self, obs: &Observation, now_s: f64) -> Decision;
+    /// Forget learned in-memory state, as a restarted controller would.
+    fn restart(&mut self) {}
+}

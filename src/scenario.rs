@@ -1,0 +1,104 @@
+//! Scenario plumbing shared by `simulate`, `bench` and `backtest`: the bundled demo trace, a
+//! synthetic trace for benchmarks, turning a loaded trace into a `SimSetup`, and building a
+//! policy by its CLI name.
+//!
+//! The policies themselves live in `decide.rs` (preheat) and `baselines/`.
+
+use crate::config::SimConfig;
+use crate::config::ServiceConfig;
+use crate::decide::Preheat;
+use crate::model::Policy;
+use crate::sim::SimSetup;
+use crate::trace::{self, Job, ServiceModel, Trace, TraceFormat, TraceOptions};
+use rand::rngs::StdRng;
+use rand::{RngExt, SeedableRng};
+use rand_distr::{Distribution, LogNormal};
+
+/// The demo trace, bundled so `preheat simulate` works anywhere: the Parallel Workloads Archive
+/// KTH SP2 log (see data/traces/README.md for attribution).
+pub const DEMO_TRACE_NAME: &str = "data/traces/kth-sp2-1996/KTH-SP2-1996-2.1-cln.swf.gz (bundled)";
+const DEMO_TRACE: &[u8] = include_bytes!("../data/traces/kth-sp2-1996/KTH-SP2-1996-2.1-cln.swf.gz");
+
+/// The demo: the first 14 days of KTH SP2 (office-hours traffic, idle nights and weekends),
+/// each job's run time × 0.25 clamped to 1 min..1 h, a plausible transcription job.
+pub fn demo_trace(seed: u64) -> Result<Trace, trace::TraceError> {
+    let opts = TraceOptions {
+        format: Some(TraceFormat::Swf),
+        window_end_s: Some(14.0 * 86_400.0),
+        service: ServiceModel::Scale {
+            factor: 0.25,
+            min_s: 60.0,
+            max_s: 3600.0,
+        },
+        seed,
+        ..TraceOptions::default()
+    };
+    trace::parse_trace_bytes(DEMO_TRACE, TraceFormat::Swf, DEMO_TRACE_NAME, &opts)
+}
+
+/// A seeded synthetic trace: Poisson arrivals with a daily cycle (peak 3× the trough) and
+/// log-normal service times (median 4 min), `jobs` jobs over `days` days.
+pub fn synthetic_trace(jobs: usize, days: f64, seed: u64) -> Trace {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let span_s = days * 86_400.0;
+    let mean_rate = jobs as f64 / span_s;
+    let peak = mean_rate * 1.5;
+    let service = LogNormal::new(240f64.ln(), 0.5).expect("valid log-normal parameters");
+    let mut out = Vec::with_capacity(jobs);
+    let mut t = 0.0;
+    // Thinning: candidates at the peak rate, kept with probability rate(t)/peak.
+    while out.len() < jobs {
+        let u: f64 = rng.random();
+        t += -(1.0 - u).ln() / peak;
+        let phase = (t / 86_400.0) * std::f64::consts::TAU;
+        let rate = mean_rate * (1.0 + 0.5 * phase.sin());
+        let keep: f64 = rng.random();
+        if keep * peak <= rate {
+            out.push(Job {
+                arrival_s: t,
+                service_s: service.sample(&mut rng).clamp(10.0, 7200.0),
+            });
+        }
+    }
+    Trace {
+        jobs: out,
+        epoch_unix_s: 0.0,
+        skipped_rows: 0,
+        filtered_rows: 0,
+        source: format!("synthetic({jobs} jobs, {days} days, seed {seed})"),
+        format: TraceFormat::Native,
+    }
+}
+
+impl SimSetup {
+    /// Put a loaded trace on the simulation clock (its epoch), so days and weekdays are real.
+    pub fn from_trace(service: ServiceConfig, tick_s: f64, sim: SimConfig, trace: &Trace) -> Self {
+        let start_s = trace.epoch_unix_s;
+        SimSetup {
+            service,
+            tick_s,
+            sim,
+            jobs: trace
+                .jobs
+                .iter()
+                .map(|j| Job {
+                    arrival_s: start_s + j.arrival_s,
+                    service_s: j.service_s,
+                })
+                .collect(),
+            start_s,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("unknown policy {0:?} (choose one of: preheat, keda, target-tracking, step, keep-alive, static, oracle)")]
+pub struct UnknownPolicy(pub String);
+
+/// A policy by its CLI name, with its documented defaults for this setup.
+pub fn build_policy(name: &str, setup: &SimSetup) -> Result<Box<dyn Policy + Send>, UnknownPolicy> {
+    match name {
+        "preheat" => Ok(Box::new(Preheat::new(setup.service.clone(), setup.tick_s))),
+        other => Err(UnknownPolicy(other.to_string())),
+    }
+}

@@ -1,0 +1,197 @@
+//! Turns a finished simulation's records into the summary every policy is judged by
+//! (../shared/DESIGN.md §4): cost, the busy-time floor, the clairvoyant zero-wait cost, wait
+//! percentiles, SLO attainment, cold starts, interruptions and idle instance-hours.
+//!
+//! Pure arithmetic over records; the simulation itself is `sim::world`.
+
+use crate::sim::world::{InstanceRecord, JobRecord};
+use serde::Serialize;
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Summary {
+    pub policy: String,
+    pub jobs: u64,
+    pub completed: u64,
+    /// Jobs never started by the end of the run (their wait counts up to the end).
+    pub unstarted: u64,
+    pub cost_usd: f64,
+    /// Σ service time × price: no policy can pay less.
+    pub floor_cost_usd: f64,
+    pub cost_to_floor: f64,
+    /// Clairvoyant zero-wait reference (a policy that lets jobs wait may cost less).
+    pub oracle_cost_usd: f64,
+    pub cost_to_oracle: f64,
+    pub wait_p50_s: f64,
+    pub wait_p95_s: f64,
+    pub wait_p99_s: f64,
+    pub wait_max_s: f64,
+    pub wait_mean_s: f64,
+    pub slo_max_wait_s: f64,
+    pub slo_attainment: f64,
+    pub cold_starts: u64,
+    pub warm_starts: u64,
+    pub interrupted_jobs: u64,
+    pub busy_tasks_stopped: u64,
+    pub instances_launched: u64,
+    pub instance_hours: f64,
+    pub idle_instance_hours: f64,
+    pub simulated_hours: f64,
+}
+
+/// Nearest-rank percentile of sorted values.
+pub fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+pub struct ReportInput<'a> {
+    pub policy: &'a str,
+    pub jobs: &'a [JobRecord],
+    pub instances: &'a [InstanceRecord],
+    pub end_s: f64,
+    pub start_s: f64,
+    pub price_per_hour_usd: f64,
+    /// Jobs one instance can run at once (tasks per instance × jobs per task).
+    pub jobs_per_instance: u32,
+    pub slo_max_wait_s: f64,
+    pub oracle_cost_usd: f64,
+    pub cold_starts: u64,
+    pub warm_starts: u64,
+    pub busy_tasks_stopped: u64,
+}
+
+pub fn summarize(r: &ReportInput) -> Summary {
+    let per_s = r.price_per_hour_usd / 3600.0;
+    let mut waits: Vec<f64> = r
+        .jobs
+        .iter()
+        .map(|j| match j.start_s {
+            Some(s) => s - j.arrival_s,
+            None => (r.end_s - j.arrival_s).max(0.0),
+        })
+        .collect();
+    waits.sort_by(f64::total_cmp);
+    let n = waits.len();
+    let within = waits.iter().filter(|&&w| w <= r.slo_max_wait_s + 1e-9).count();
+    let cost_usd: f64 = r
+        .instances
+        .iter()
+        .map(|i| (i.end_s.unwrap_or(r.end_s) - i.launch_s).max(60.0) * per_s)
+        .sum();
+    let instance_s: f64 = r
+        .instances
+        .iter()
+        .map(|i| i.end_s.unwrap_or(r.end_s) - i.launch_s)
+        .sum();
+    let busy_s: f64 = r.instances.iter().map(|i| i.busy_s).sum();
+    let floor_cost_usd =
+        r.jobs.iter().map(|j| j.service_s).sum::<f64>() * per_s / f64::from(r.jobs_per_instance.max(1));
+    let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { 0.0 };
+    Summary {
+        policy: r.policy.to_string(),
+        jobs: n as u64,
+        completed: r.jobs.iter().filter(|j| j.end_s.is_some()).count() as u64,
+        unstarted: r.jobs.iter().filter(|j| j.start_s.is_none()).count() as u64,
+        cost_usd,
+        floor_cost_usd,
+        cost_to_floor: ratio(cost_usd, floor_cost_usd),
+        oracle_cost_usd: r.oracle_cost_usd,
+        cost_to_oracle: ratio(cost_usd, r.oracle_cost_usd),
+        wait_p50_s: percentile(&waits, 50.0),
+        wait_p95_s: percentile(&waits, 95.0),
+        wait_p99_s: percentile(&waits, 99.0),
+        wait_max_s: waits.last().copied().unwrap_or(0.0),
+        wait_mean_s: if n > 0 { waits.iter().sum::<f64>() / n as f64 } else { 0.0 },
+        slo_max_wait_s: r.slo_max_wait_s,
+        slo_attainment: if n > 0 { within as f64 / n as f64 } else { 1.0 },
+        cold_starts: r.cold_starts,
+        warm_starts: r.warm_starts,
+        interrupted_jobs: r.jobs.iter().filter(|j| j.interrupted > 0).count() as u64,
+        busy_tasks_stopped: r.busy_tasks_stopped,
+        instances_launched: r.instances.len() as u64,
+        instance_hours: instance_s / 3600.0,
+        idle_instance_hours: (instance_s - busy_s).max(0.0) / 3600.0,
+        simulated_hours: (r.end_s - r.start_s) / 3600.0,
+    }
+}
+
+/// The summary as aligned text for a terminal.
+pub fn render_text(s: &Summary) -> String {
+    use crate::config::fmt_s;
+    let mut out = String::new();
+    let mut line = |k: &str, v: String| out.push_str(&format!("  {k:<22} {v}\n"));
+    line("policy", s.policy.clone());
+    line("jobs", format!("{} ({} completed, {} never started)", s.jobs, s.completed, s.unstarted));
+    line("simulated", format!("{:.1} h", s.simulated_hours));
+    line("cost", format!("${:.2}", s.cost_usd));
+    line("busy-time floor", format!("${:.2}  (cost / floor = {:.2}×)", s.floor_cost_usd, s.cost_to_floor));
+    line("zero-wait oracle", format!("${:.2}  (cost / oracle = {:.2}×)", s.oracle_cost_usd, s.cost_to_oracle));
+    line(
+        "wait p50/p95/p99/max",
+        format!(
+            "{} / {} / {} / {}",
+            fmt_s(s.wait_p50_s),
+            fmt_s(s.wait_p95_s),
+            fmt_s(s.wait_p99_s),
+            fmt_s(s.wait_max_s)
+        ),
+    );
+    line(
+        "SLO attainment",
+        format!("{:.2}% of jobs started within {}", s.slo_attainment * 100.0, fmt_s(s.slo_max_wait_s)),
+    );
+    line("cold / warm starts", format!("{} / {}", s.cold_starts, s.warm_starts));
+    line("interrupted jobs", format!("{} ({} busy tasks stopped)", s.interrupted_jobs, s.busy_tasks_stopped));
+    line("instances launched", s.instances_launched.to_string());
+    line("instance-hours", format!("{:.2} ({:.2} idle)", s.instance_hours, s.idle_instance_hours));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nearest_rank_percentiles() {
+        let v: Vec<f64> = (1..=100).map(f64::from).collect();
+        assert_eq!(percentile(&v, 50.0), 50.0);
+        assert_eq!(percentile(&v, 95.0), 95.0);
+        assert_eq!(percentile(&v, 100.0), 100.0);
+        assert_eq!(percentile(&[], 50.0), 0.0);
+        assert_eq!(percentile(&[7.0], 99.0), 7.0);
+    }
+
+    #[test]
+    fn cost_floor_and_attainment() {
+        let jobs = [
+            JobRecord { arrival_s: 0.0, service_s: 1800.0, start_s: Some(0.0), end_s: Some(1800.0), interrupted: 0 },
+            JobRecord { arrival_s: 0.0, service_s: 1800.0, start_s: Some(600.0), end_s: Some(2400.0), interrupted: 1 },
+            JobRecord { arrival_s: 100.0, service_s: 60.0, start_s: None, end_s: None, interrupted: 0 },
+        ];
+        let inst = [InstanceRecord { launch_s: 0.0, ready_s: 0.0, end_s: Some(3600.0), busy_s: 2400.0 }];
+        let s = summarize(&ReportInput {
+            policy: "t",
+            jobs: &jobs,
+            instances: &inst,
+            end_s: 3600.0,
+            start_s: 0.0,
+            price_per_hour_usd: 1.0,
+            jobs_per_instance: 1,
+            slo_max_wait_s: 300.0,
+            oracle_cost_usd: 0.5,
+            cold_starts: 1,
+            warm_starts: 0,
+            busy_tasks_stopped: 1,
+        });
+        assert!((s.cost_usd - 1.0).abs() < 1e-9);
+        assert!((s.floor_cost_usd - 3660.0 / 3600.0).abs() < 1e-9);
+        assert!((s.slo_attainment - 1.0 / 3.0).abs() < 1e-9);
+        assert_eq!(s.wait_max_s, 3500.0);
+        assert_eq!((s.unstarted, s.interrupted_jobs, s.completed), (1, 1, 2));
+        assert!((s.idle_instance_hours - 1200.0 / 3600.0).abs() < 1e-9);
+        assert!((s.cost_to_oracle - 2.0).abs() < 1e-9);
+    }
+}

@@ -1,0 +1,665 @@
+//! The simulated world: an SQS queue, one ECS service and its ECS Managed Instances, advanced
+//! event by event between the controller's ticks.
+//!
+//! It behaves like ECS MI, not like a toy (../shared/DESIGN.md §3): a new task lands on an
+//! instance with a free slot (a *warm* start: the image is cached) or waits in PROVISIONING
+//! while MI launches an instance (a *cold* start: launch + full pull + app start, each a seeded
+//! log-normal draw). Scale-in stops tasks that are not running yet first, then idle ones;
+//! protected busy tasks are never chosen, unprotected ones lose their job, which reappears
+//! after the visibility timeout. An instance whose last task stopped is terminated after
+//! `scaleInAfter`, cancelled if a task lands on it. Billing is per instance-second, 60 s
+//! minimum. Metrics are computed from its records by `sim::report`.
+
+use crate::config::SimConfig;
+use crate::model::{
+    Action, Counters, InstanceCounts, Observation, QueueDepth, ServiceCounts, TaskInfo, TaskPhase,
+};
+use crate::trace::Job;
+use crate::world::{ApplyError, World};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use rand_distr::{Distribution, StandardNormal};
+use std::cmp::Ordering;
+use std::collections::{BTreeSet, BinaryHeap, VecDeque};
+
+/// What the simulated service looks like (from the service config and the scenario).
+#[derive(Debug, Clone)]
+pub struct SimService {
+    pub tasks_per_instance: u32,
+    pub jobs_per_task: u32,
+    pub worker_protection: bool,
+    pub price_per_hour_usd: f64,
+    pub initial_scale_in_after_s: i32,
+}
+
+/// One job's fate.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct JobRecord {
+    pub arrival_s: f64,
+    pub service_s: f64,
+    /// First time a worker took it.
+    pub start_s: Option<f64>,
+    pub end_s: Option<f64>,
+    pub interrupted: u32,
+}
+
+/// One instance's life.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct InstanceRecord {
+    pub launch_s: f64,
+    pub ready_s: f64,
+    pub end_s: Option<f64>,
+    /// Seconds it held at least one job.
+    pub busy_s: f64,
+}
+
+/// One row of the per-tick timeline.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct TimelineRow {
+    pub t_s: f64,
+    pub visible: u64,
+    pub in_flight: u64,
+    pub desired: u32,
+    pub running: u32,
+    pub provisioning: u32,
+    pub busy: u32,
+    pub instances: u32,
+    pub cost_usd: f64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TaskState {
+    Provisioning,
+    Pending,
+    Running,
+    Stopped,
+}
+
+#[derive(Debug, Clone)]
+struct Task {
+    state: TaskState,
+    created_s: f64,
+    started_s: Option<f64>,
+    instance: usize,
+    cold: bool,
+    /// Jobs held: (job index, received at).
+    jobs: Vec<(usize, f64)>,
+    idle_since_s: f64,
+}
+
+#[derive(Debug, Clone)]
+struct Instance {
+    rec: InstanceRecord,
+    ready: bool,
+    tasks: u32,
+    jobs_held: u32,
+    busy_since_s: f64,
+    idle_gen: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Ev {
+    InstanceReady(usize),
+    TaskReady(usize),
+    JobDone(usize, usize),
+    JobReturns(usize),
+    IdleExpire(usize, u64),
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Event {
+    t_s: f64,
+    seq: u64,
+    ev: Ev,
+}
+
+impl PartialEq for Event {
+    fn eq(&self, o: &Self) -> bool {
+        self.cmp(o) == Ordering::Equal
+    }
+}
+impl Eq for Event {}
+impl PartialOrd for Event {
+    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for Event {
+    // Reversed: BinaryHeap is a max-heap and we want the earliest (then first-scheduled) event.
+    fn cmp(&self, o: &Self) -> Ordering {
+        o.t_s.total_cmp(&self.t_s).then(o.seq.cmp(&self.seq))
+    }
+}
+
+pub struct SimWorld {
+    p: SimService,
+    sim: SimConfig,
+    rng: StdRng,
+    now_s: f64,
+    jobs: Vec<JobRecord>,
+    next_arrival: usize,
+    queue: VecDeque<usize>,
+    returning: u64,
+    events: BinaryHeap<Event>,
+    seq: u64,
+    tasks: Vec<Task>,
+    /// Active (not stopped) task ids, in creation order.
+    active: BTreeSet<usize>,
+    /// Running tasks with a free job slot.
+    idle: BTreeSet<usize>,
+    instances: Vec<Instance>,
+    live_instances: u32,
+    desired: u32,
+    scale_in_after_s: i32,
+    deleted_total: u64,
+    cold_starts: u64,
+    warm_starts: u64,
+    busy_kills: u64,
+    /// Queue counts as seen over time, for stale reads.
+    snapshots: VecDeque<(f64, QueueDepth)>,
+    pub timeline: Vec<TimelineRow>,
+    record_timeline: bool,
+    terminated_cost_usd: f64,
+    end_limit_s: f64,
+}
+
+impl SimWorld {
+    /// `jobs` must be sorted by arrival; times are on the same clock as `start_s`.
+    pub fn new(p: SimService, sim: SimConfig, jobs: &[Job], start_s: f64, record_timeline: bool) -> Self {
+        let last_arrival = jobs.last().map_or(start_s, |j| j.arrival_s);
+        let sia = p.initial_scale_in_after_s;
+        SimWorld {
+            rng: StdRng::seed_from_u64(sim.seed),
+            end_limit_s: last_arrival + sim.drain_limit_s,
+            p,
+            sim,
+            now_s: start_s,
+            jobs: jobs
+                .iter()
+                .map(|j| JobRecord {
+                    arrival_s: j.arrival_s,
+                    service_s: j.service_s,
+                    start_s: None,
+                    end_s: None,
+                    interrupted: 0,
+                })
+                .collect(),
+            next_arrival: 0,
+            queue: VecDeque::new(),
+            returning: 0,
+            events: BinaryHeap::new(),
+            seq: 0,
+            tasks: Vec::new(),
+            active: BTreeSet::new(),
+            idle: BTreeSet::new(),
+            instances: Vec::new(),
+            live_instances: 0,
+            desired: 0,
+            scale_in_after_s: sia,
+            deleted_total: 0,
+            cold_starts: 0,
+            warm_starts: 0,
+            busy_kills: 0,
+            snapshots: VecDeque::new(),
+            timeline: Vec::new(),
+            record_timeline,
+            terminated_cost_usd: 0.0,
+        }
+    }
+
+    pub fn jobs(&self) -> &[JobRecord] {
+        &self.jobs
+    }
+    pub fn instance_records(&self) -> Vec<InstanceRecord> {
+        self.instances.iter().map(|i| i.rec).collect()
+    }
+    pub fn cold_starts(&self) -> u64 {
+        self.cold_starts
+    }
+    pub fn warm_starts(&self) -> u64 {
+        self.warm_starts
+    }
+    /// Busy tasks stopped by a scale-in (only possible without task protection).
+    pub fn busy_kills(&self) -> u64 {
+        self.busy_kills
+    }
+    pub fn now_s(&self) -> f64 {
+        self.now_s
+    }
+    pub fn price_per_hour_usd(&self) -> f64 {
+        self.p.price_per_hour_usd
+    }
+
+    /// Seeded log-normal draw around `median_s`.
+    fn draw(&mut self, median_s: f64) -> f64 {
+        if median_s <= 0.0 {
+            return 0.0;
+        }
+        let z: f64 = StandardNormal.sample(&mut self.rng);
+        median_s * (self.sim.start_jitter * z).exp()
+    }
+
+    fn push(&mut self, t_s: f64, ev: Ev) {
+        self.seq += 1;
+        self.events.push(Event {
+            t_s,
+            seq: self.seq,
+            ev,
+        });
+    }
+
+    fn in_flight(&self) -> u64 {
+        self.active.iter().map(|&t| self.tasks[t].jobs.len() as u64).sum::<u64>() + self.returning
+    }
+
+    fn depth(&self) -> QueueDepth {
+        QueueDepth {
+            visible: self.queue.len() as u64,
+            in_flight: self.in_flight(),
+            delayed: 0,
+        }
+    }
+
+    /// Process every event and arrival up to and including `t_s`.
+    pub fn advance_to(&mut self, t_s: f64) {
+        loop {
+            let next_ev = self.events.peek().map(|e| e.t_s);
+            let next_arr = self.jobs.get(self.next_arrival).map(|j| j.arrival_s);
+            let (t, is_arrival) = match (next_ev, next_arr) {
+                (Some(e), Some(a)) if a <= e => (a, true),
+                (Some(e), _) => (e, false),
+                (None, Some(a)) => (a, true),
+                (None, None) => break,
+            };
+            if t > t_s {
+                break;
+            }
+            self.now_s = self.now_s.max(t);
+            if is_arrival {
+                let j = self.next_arrival;
+                self.next_arrival += 1;
+                self.queue.push_back(j);
+                self.dispatch();
+            } else if let Some(e) = self.events.pop() {
+                self.handle(e.ev);
+            }
+        }
+        self.now_s = self.now_s.max(t_s);
+    }
+
+    fn handle(&mut self, ev: Ev) {
+        let now = self.now_s;
+        match ev {
+            Ev::InstanceReady(i) => {
+                self.instances[i].ready = true;
+                self.instances[i].rec.ready_s = now;
+                // Tasks waiting for this instance now pull the image and start the app.
+                let waiting: Vec<usize> = self
+                    .active
+                    .iter()
+                    .copied()
+                    .filter(|&t| self.tasks[t].instance == i && self.tasks[t].state == TaskState::Provisioning)
+                    .collect();
+                for t in waiting {
+                    self.tasks[t].state = TaskState::Pending;
+                    let d = self.draw(self.sim.image_pull_s) + self.draw(self.sim.app_start_s);
+                    self.push(now + d, Ev::TaskReady(t));
+                }
+                if self.instances[i].tasks == 0 {
+                    self.instance_idle(i);
+                }
+            }
+            Ev::TaskReady(t) => {
+                if self.tasks[t].state != TaskState::Pending {
+                    return;
+                }
+                let task = &mut self.tasks[t];
+                task.state = TaskState::Running;
+                task.started_s = Some(now);
+                task.idle_since_s = now;
+                if task.cold {
+                    self.cold_starts += 1;
+                } else {
+                    self.warm_starts += 1;
+                }
+                self.idle.insert(t);
+                self.dispatch();
+            }
+            Ev::JobDone(t, j) => {
+                let Some(pos) = self.tasks[t].jobs.iter().position(|&(jj, _)| jj == j) else {
+                    return; // the task was stopped and the job interrupted
+                };
+                self.tasks[t].jobs.remove(pos);
+                self.jobs[j].end_s = Some(now);
+                self.deleted_total += 1;
+                let inst = self.tasks[t].instance;
+                self.release_job_slot(inst);
+                if self.tasks[t].jobs.is_empty() {
+                    self.tasks[t].idle_since_s = now;
+                }
+                // ECS keeps reconciling: a task over the desired count goes once it is free.
+                if self.tasks[t].jobs.is_empty() && self.active.len() as u32 > self.desired {
+                    self.stop_task(t);
+                } else {
+                    self.idle.insert(t);
+                    self.dispatch();
+                }
+            }
+            Ev::JobReturns(j) => {
+                self.returning = self.returning.saturating_sub(1);
+                self.queue.push_back(j);
+                self.dispatch();
+            }
+            Ev::IdleExpire(i, generation) => {
+                let inst = &self.instances[i];
+                if inst.idle_gen == generation && inst.tasks == 0 && inst.rec.end_s.is_none() {
+                    self.terminate(i);
+                }
+            }
+        }
+    }
+
+    fn release_job_slot(&mut self, inst: usize) {
+        let now = self.now_s;
+        let i = &mut self.instances[inst];
+        i.jobs_held = i.jobs_held.saturating_sub(1);
+        if i.jobs_held == 0 {
+            i.rec.busy_s += now - i.busy_since_s;
+        }
+    }
+
+    /// Hand visible jobs to running tasks with free slots (lowest task id first).
+    fn dispatch(&mut self) {
+        while !self.queue.is_empty() {
+            let Some(&t) = self.idle.iter().next() else { break };
+            let Some(j) = self.queue.pop_front() else { break };
+            let now = self.now_s;
+            if self.jobs[j].start_s.is_none() {
+                self.jobs[j].start_s = Some(now);
+            }
+            self.tasks[t].jobs.push((j, now));
+            let inst = self.tasks[t].instance;
+            let i = &mut self.instances[inst];
+            if i.jobs_held == 0 {
+                i.busy_since_s = now;
+            }
+            i.jobs_held += 1;
+            let service = self.jobs[j].service_s;
+            self.push(now + service, Ev::JobDone(t, j));
+            if self.tasks[t].jobs.len() as u32 >= self.p.jobs_per_task {
+                self.idle.remove(&t);
+            }
+        }
+    }
+
+    fn instance_idle(&mut self, i: usize) {
+        let now = self.now_s;
+        self.instances[i].idle_gen += 1;
+        let generation = self.instances[i].idle_gen;
+        match self.scale_in_after_s {
+            s if s < 0 => {}
+            0 => self.terminate(i),
+            s => self.push(now + f64::from(s), Ev::IdleExpire(i, generation)),
+        }
+    }
+
+    fn terminate(&mut self, i: usize) {
+        let now = self.now_s;
+        let inst = &mut self.instances[i];
+        inst.rec.end_s = Some(now);
+        if !inst.ready {
+            inst.rec.ready_s = now;
+        }
+        self.live_instances -= 1;
+        self.terminated_cost_usd += (now - inst.rec.launch_s).max(60.0) * self.p.price_per_hour_usd / 3600.0;
+    }
+
+    /// Start one task: on a ready instance with a free slot (warm), on a launching one, or on a
+    /// new instance (cold).
+    fn start_task(&mut self) {
+        let now = self.now_s;
+        let tpi = self.p.tasks_per_instance;
+        let free = |i: &Instance| i.rec.end_s.is_none() && i.tasks < tpi;
+        let warm = self.instances.iter().position(|i| i.ready && free(i));
+        let (inst, state, cold) = if let Some(i) = warm {
+            (i, TaskState::Pending, false)
+        } else if let Some(i) = self.instances.iter().position(|i| !i.ready && free(i)) {
+            (i, TaskState::Provisioning, true)
+        } else {
+            let ready_in = self.draw(self.sim.instance_launch_s);
+            self.instances.push(Instance {
+                rec: InstanceRecord {
+                    launch_s: now,
+                    ready_s: now + ready_in,
+                    end_s: None,
+                    busy_s: 0.0,
+                },
+                ready: false,
+                tasks: 0,
+                jobs_held: 0,
+                busy_since_s: now,
+                idle_gen: 0,
+            });
+            self.live_instances += 1;
+            let i = self.instances.len() - 1;
+            self.push(now + ready_in, Ev::InstanceReady(i));
+            (i, TaskState::Provisioning, true)
+        };
+        // A task landing on the instance cancels its idle timer.
+        self.instances[inst].idle_gen += 1;
+        self.instances[inst].tasks += 1;
+        let id = self.tasks.len();
+        self.tasks.push(Task {
+            state,
+            created_s: now,
+            started_s: None,
+            instance: inst,
+            cold,
+            jobs: Vec::new(),
+            idle_since_s: now,
+        });
+        self.active.insert(id);
+        if state == TaskState::Pending {
+            let d = self.draw(self.sim.warm_start_s);
+            self.push(now + d, Ev::TaskReady(id));
+        }
+    }
+
+    fn stop_task(&mut self, t: usize) {
+        let now = self.now_s;
+        self.active.remove(&t);
+        self.idle.remove(&t);
+        let held = std::mem::take(&mut self.tasks[t].jobs);
+        if !held.is_empty() {
+            self.busy_kills += 1;
+        }
+        let inst = self.tasks[t].instance;
+        for (j, received) in held {
+            self.jobs[j].interrupted += 1;
+            self.returning += 1;
+            self.release_job_slot(inst);
+            let back = (received + self.sim.visibility_timeout_s).max(now);
+            self.push(back, Ev::JobReturns(j));
+        }
+        self.tasks[t].state = TaskState::Stopped;
+        let i = &mut self.instances[inst];
+        i.tasks -= 1;
+        if i.tasks == 0 && i.ready {
+            self.instance_idle(inst);
+        }
+    }
+
+    /// ECS scale-in order: not yet running (newest first), then idle running tasks (longest
+    /// idle first), then — only without protection — busy ones.
+    fn choose_victim(&self) -> Option<usize> {
+        let not_running = self
+            .active
+            .iter()
+            .rev()
+            .find(|&&t| self.tasks[t].state != TaskState::Running);
+        if let Some(&t) = not_running {
+            return Some(t);
+        }
+        let idle = self
+            .active
+            .iter()
+            .filter(|&&t| self.tasks[t].jobs.is_empty())
+            .min_by(|&&a, &&b| self.tasks[a].idle_since_s.total_cmp(&self.tasks[b].idle_since_s));
+        if let Some(&t) = idle {
+            return Some(t);
+        }
+        if self.p.worker_protection {
+            None
+        } else {
+            self.active.iter().next_back().copied()
+        }
+    }
+
+    fn set_desired(&mut self, n: u32) {
+        self.desired = n;
+        while (self.active.len() as u32) < n {
+            self.start_task();
+        }
+        while (self.active.len() as u32) > n {
+            match self.choose_victim() {
+                Some(t) => self.stop_task(t),
+                None => break, // protected busy tasks go when their job is done
+            }
+        }
+        self.dispatch();
+    }
+
+    fn cost_so_far(&self) -> f64 {
+        let live: f64 = self
+            .instances
+            .iter()
+            .filter(|i| i.rec.end_s.is_none())
+            .map(|i| (self.now_s - i.rec.launch_s).max(60.0))
+            .sum();
+        self.terminated_cost_usd + live * self.p.price_per_hour_usd / 3600.0
+    }
+
+    /// Close the books at the end of the run: live instances are billed up to `now`.
+    pub fn close(&mut self) {
+        let now = self.now_s;
+        for i in &mut self.instances {
+            if i.rec.end_s.is_none() {
+                i.rec.end_s = Some(now);
+                if i.jobs_held > 0 {
+                    i.rec.busy_s += now - i.busy_since_s;
+                }
+            }
+        }
+    }
+
+    fn observation(&mut self) -> Observation {
+        let now = self.now_s;
+        let depth = self.depth();
+        self.snapshots.push_back((now, depth));
+        let stale_at = now - self.sim.sqs_staleness_s;
+        while self.snapshots.len() > 1 && self.snapshots[1].0 <= stale_at {
+            self.snapshots.pop_front();
+        }
+        let seen = self.snapshots.front().map_or(depth, |&(_, d)| d);
+        let mut running = 0;
+        let mut pending = 0;
+        let mut busy = 0;
+        let tasks: Vec<TaskInfo> = self
+            .active
+            .iter()
+            .map(|&id| {
+                let t = &self.tasks[id];
+                let phase = match t.state {
+                    TaskState::Provisioning => TaskPhase::Provisioning,
+                    TaskState::Pending => TaskPhase::Pending,
+                    TaskState::Running => TaskPhase::Running,
+                    TaskState::Stopped => TaskPhase::Stopping,
+                };
+                if phase == TaskPhase::Running {
+                    running += 1;
+                } else {
+                    pending += 1;
+                }
+                let is_busy = !t.jobs.is_empty();
+                busy += u32::from(is_busy);
+                TaskInfo {
+                    id: id as u64,
+                    phase,
+                    created_at_s: t.created_s,
+                    started_at_s: t.started_s,
+                    cold: Some(t.cold),
+                    busy: Some(is_busy),
+                    idle_since_s: (!is_busy && t.state == TaskState::Running).then_some(t.idle_since_s),
+                }
+            })
+            .collect();
+        let idle_instances = self
+            .instances
+            .iter()
+            .filter(|i| i.rec.end_s.is_none() && i.ready && i.tasks == 0)
+            .count() as u32;
+        if self.record_timeline {
+            self.timeline.push(TimelineRow {
+                t_s: now,
+                visible: depth.visible,
+                in_flight: depth.in_flight,
+                desired: self.desired,
+                running,
+                provisioning: pending,
+                busy,
+                instances: self.live_instances,
+                cost_usd: self.cost_so_far(),
+            });
+        }
+        Observation {
+            queue: Some(seen),
+            counters: Some(Counters {
+                sent_total: self.next_arrival as u64,
+                deleted_total: self.deleted_total,
+            }),
+            service: Some(ServiceCounts {
+                desired: self.desired,
+                running,
+                pending,
+            }),
+            tasks: Some(tasks),
+            instances: Some(InstanceCounts {
+                total: self.live_instances,
+                idle: idle_instances,
+            }),
+            scale_in_after_s: Some(self.scale_in_after_s),
+        }
+    }
+}
+
+impl World for SimWorld {
+    fn services(&self) -> usize {
+        1
+    }
+
+    async fn observe(&mut self, _service: usize, now_s: f64) -> Observation {
+        self.advance_to(now_s);
+        self.observation()
+    }
+
+    async fn apply(&mut self, _service: usize, actions: &[Action], now_s: f64) -> Result<(), ApplyError> {
+        self.advance_to(now_s);
+        for a in actions {
+            match a {
+                Action::SetDesired { desired, .. } => self.set_desired(*desired),
+                // Applies to instances that go idle from now on (whether ECS resets running
+                // timers is undocumented; ECS-MI-FACTS §1.4).
+                Action::SetScaleInAfter { seconds, .. } => self.scale_in_after_s = *seconds,
+            }
+        }
+        Ok(())
+    }
+
+    fn finished(&self, now_s: f64) -> bool {
+        let drained = self.next_arrival == self.jobs.len()
+            && self.queue.is_empty()
+            && self.returning == 0
+            && self.active.iter().all(|&t| self.tasks[t].jobs.is_empty());
+        drained || now_s > self.end_limit_s
+    }
+}
