@@ -19,12 +19,14 @@ use rand_distr::{Distribution, LogNormal};
 pub const DEMO_TRACE_NAME: &str = "data/traces/kth-sp2-1996/KTH-SP2-1996-2.1-cln.swf.gz (bundled)";
 const DEMO_TRACE: &[u8] = include_bytes!("../data/traces/kth-sp2-1996/KTH-SP2-1996-2.1-cln.swf.gz");
 
-/// The demo: the first 14 days of KTH SP2 (office-hours traffic, idle nights and weekends),
+/// The demo: the first 14 days of KTH SP2 (its first job comes on day 6 after the log's
+/// `UnixStartTime`, a Monday; office-hours traffic, idle nights and weekends),
 /// each job's run time × 0.25 clamped to 1 min..1 h, a plausible transcription job.
 pub fn demo_trace(seed: u64) -> Result<Trace, trace::TraceError> {
     let opts = TraceOptions {
         format: Some(TraceFormat::Swf),
-        window_end_s: Some(14.0 * 86_400.0),
+        window_start_s: Some(6.0 * 86_400.0),
+        window_end_s: Some(20.0 * 86_400.0),
         service: ServiceModel::Scale {
             factor: 0.25,
             min_s: 60.0,

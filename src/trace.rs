@@ -172,7 +172,7 @@ fn validate_clamp(min_s: f64, max_s: f64) -> Result<(), TraceError> {
             "service min_s {min_s} must be a positive number of seconds (service times must be > 0)"
         )));
     }
-    if !(max_s >= min_s) {
+    if max_s.is_nan() || max_s < min_s {
         return Err(TraceError::InvalidOption(format!(
             "service max_s {max_s} must be at least min_s {min_s}"
         )));
@@ -304,7 +304,7 @@ impl TraceOptions {
             }
         }
         if let (Some(start), Some(end)) = (self.window_start_s, self.window_end_s)
-            && !(end > start)
+            && end <= start
         {
             return bad(format!(
                 "window end {end} s must be after window start {start} s"
@@ -394,13 +394,12 @@ pub enum TraceError {
     },
     #[error("{file}: {message}")]
     BadFile { file: String, message: String },
-    #[error(
-        "unknown trace format {given:?} (expected one of: native, swf, alibaba-pods, azure-llm, servegen)"
-    )]
+    #[error("unknown trace format {given:?} (expected one of: {})", FORMAT_CHOICES)]
     UnknownFormat { given: String },
     #[error(
         "{path}: cannot tell the trace format from its name or first line; set the format \
-         explicitly (one of: native, swf, alibaba-pods, azure-llm, servegen)"
+         explicitly (one of: {})",
+        FORMAT_CHOICES
     )]
     UndetectedFormat { path: String },
     #[error(
@@ -522,7 +521,7 @@ fn maybe_gunzip<'a>(bytes: &'a [u8], source: &str) -> Result<Cow<'a, [u8]>, Trac
     if !bytes.starts_with(&[0x1f, 0x8b]) {
         return Ok(Cow::Borrowed(bytes));
     }
-    let mut out = Vec::with_capacity(bytes.len().saturating_mul(6));
+    let mut out = Vec::with_capacity(bytes.len().saturating_mul(6).min(256 << 20));
     flate2::read::MultiGzDecoder::new(bytes)
         .take(MAX_DECOMPRESSED_BYTES + 1)
         .read_to_end(&mut out)
@@ -825,45 +824,31 @@ fn parse_non_negative(
     Ok(x)
 }
 
-fn csv_reader(text: &str, comment: Option<u8>) -> csv::Reader<&[u8]> {
-    csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .comment(comment)
-        .from_reader(text.as_bytes())
+/// Lines that hold data, with their 1-based numbers, `\r` and surrounding blanks removed;
+/// blank lines (and, if `comments`, lines starting with `#`) are left out. Counting lines here
+/// rather than in a CSV reader keeps the numbers in messages exact.
+fn data_lines(text: &str, comments: bool) -> impl Iterator<Item = (u64, &str)> {
+    text.split('\n').enumerate().filter_map(move |(i, raw)| {
+        let line = raw.trim();
+        let skip = line.is_empty() || (comments && line.starts_with('#'));
+        (!skip).then_some((i as u64 + 1, line))
+    })
 }
 
-/// Reads the next record; `Ok(None)` at the end. Records that are only whitespace are skipped.
-fn next_record(
-    reader: &mut csv::Reader<&[u8]>,
-    record: &mut csv::StringRecord,
-    file: &str,
-) -> Result<Option<u64>, TraceError> {
-    loop {
-        match reader.read_record(record) {
-            Ok(false) => return Ok(None),
-            Ok(true) => {
-                if record.iter().all(|f| f.trim().is_empty()) {
-                    continue;
-                }
-                return Ok(Some(record.position().map_or(0, |p| p.line())));
-            }
-            Err(e) => {
-                return Err(match e.position() {
-                    Some(p) => line_err(file, p.line(), format!("unreadable CSV row: {e}")),
-                    None => TraceError::BadFile {
-                        file: file.to_string(),
-                        message: format!("unreadable CSV: {e}"),
-                    },
-                });
-            }
-        }
-    }
+/// Splits a line at commas into `fields`, reused between lines to avoid allocating. None of the
+/// CSV formats read here quotes its fields (the published files contain no quotes).
+fn split_fields<'a>(line: &'a str, fields: &mut Vec<&'a str>) {
+    fields.clear();
+    fields.extend(line.split(',').map(str::trim));
 }
 
-/// Index of a header column (case-insensitive), or an error listing the expected header.
+fn field_at<'a>(fields: &[&'a str], i: usize) -> &'a str {
+    fields.get(i).copied().unwrap_or("")
+}
+
+/// Index of a header column (case-insensitive), or an error showing the expected header.
 fn column(
-    header: &csv::StringRecord,
+    header: &[&str],
     name: &str,
     file: &str,
     line: u64,
@@ -871,7 +856,7 @@ fn column(
 ) -> Result<usize, TraceError> {
     header
         .iter()
-        .position(|h| h.trim().eq_ignore_ascii_case(name))
+        .position(|h| h.eq_ignore_ascii_case(name))
         .ok_or_else(|| {
             line_err(
                 file,
@@ -883,19 +868,14 @@ fn column(
         })
 }
 
-fn check_width(
-    record: &csv::StringRecord,
-    needed: usize,
-    file: &str,
-    line: u64,
-) -> Result<(), TraceError> {
-    if record.len() < needed {
+fn check_width(fields: &[&str], needed: usize, file: &str, line: u64) -> Result<(), TraceError> {
+    if fields.len() < needed {
         return Err(line_err(
             file,
             line,
             format!(
                 "has {} columns but the header needs at least {needed}",
-                record.len()
+                fields.len()
             ),
         ));
     }
@@ -912,20 +892,15 @@ const SECONDS_EXPECT: &str = "expected seconds, e.g. 42.5";
 /// lines ignored. Arrivals must be >= 0, service times > 0. Jobs are returned in file order.
 pub fn parse_native(text: &str, source: &str) -> Result<Vec<Job>, TraceError> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let mut reader = csv_reader(text, Some(b'#'));
-    let mut record = csv::StringRecord::new();
     let mut jobs = Vec::with_capacity(text.len() / 16);
-    let mut first = true;
-    while let Some(line) = next_record(&mut reader, &mut record, source)? {
-        let f0 = record.get(0).unwrap_or("").trim();
-        if std::mem::take(&mut first) && f0.parse::<f64>().is_err() {
-            let is_header = record.len() == 2
+    let mut fields = Vec::with_capacity(2);
+    for (n, (line, content)) in data_lines(text, true).enumerate() {
+        split_fields(content, &mut fields);
+        let f0 = field_at(&fields, 0);
+        if n == 0 && f0.parse::<f64>().is_err() {
+            let is_header = fields.len() == 2
                 && f0.eq_ignore_ascii_case("arrival_s")
-                && record
-                    .get(1)
-                    .unwrap_or("")
-                    .trim()
-                    .eq_ignore_ascii_case("service_s");
+                && field_at(&fields, 1).eq_ignore_ascii_case("service_s");
             if is_header {
                 continue;
             }
@@ -936,18 +911,18 @@ pub fn parse_native(text: &str, source: &str) -> Result<Vec<Job>, TraceError> {
                     format!(
                         "unexpected header {:?}; the native header is `arrival_s,service_s` \
                          (or leave it out)",
-                        shorten(&record.iter().collect::<Vec<_>>().join(","))
+                        shorten(content)
                     ),
                 ));
             }
         }
-        if record.len() != 2 {
+        if fields.len() != 2 {
             return Err(line_err(
                 source,
                 line,
                 format!(
                     "has {} columns; expected 2: arrival_s,service_s (e.g. 12.5,30)",
-                    record.len()
+                    fields.len()
                 ),
             ));
         }
@@ -956,10 +931,10 @@ pub fn parse_native(text: &str, source: &str) -> Result<Vec<Job>, TraceError> {
             source,
             line,
             "service_s",
-            record.get(1).unwrap_or(""),
+            field_at(&fields, 1),
             SECONDS_EXPECT,
         )?;
-        if !(service_s > 0.0) {
+        if service_s <= 0.0 {
             return Err(line_err(
                 source,
                 line,
@@ -1054,7 +1029,7 @@ pub fn parse_swf(text: &str, source: &str) -> Result<ParsedJobs, TraceError> {
             run,
             "expected seconds, e.g. 3477, or -1 if unknown",
         )?;
-        if submit_s == -1.0 || !(run_s > 0.0) {
+        if submit_s == -1.0 || run_s <= 0.0 {
             out.skipped_rows += 1;
             continue;
         }
@@ -1094,12 +1069,12 @@ pub fn parse_alibaba_pods(
     gpu_only: bool,
 ) -> Result<ParsedJobs, TraceError> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let mut reader = csv_reader(text, None);
-    let mut record = csv::StringRecord::new();
-    let Some(header_line) = next_record(&mut reader, &mut record, source)? else {
+    let mut lines = data_lines(text, false);
+    let Some((header_line, header_text)) = lines.next() else {
         return Ok(ParsedJobs::default());
     };
-    let col = |name| column(&record, name, source, header_line, ALIBABA_HEADER);
+    let header: Vec<&str> = header_text.split(',').map(str::trim).collect();
+    let col = |name: &str| column(&header, name, source, header_line, ALIBABA_HEADER);
     let created_i = col("creation_time")?;
     let deleted_i = col("deletion_time")?;
     let scheduled_i = col("scheduled_time")?;
@@ -1120,9 +1095,11 @@ pub fn parse_alibaba_pods(
         jobs: Vec::with_capacity(text.len() / 64),
         ..ParsedJobs::default()
     };
-    while let Some(line) = next_record(&mut reader, &mut record, source)? {
-        check_width(&record, needed, source, line)?;
-        let field = |i: usize| record.get(i).unwrap_or("").trim();
+    let mut fields = Vec::with_capacity(header.len());
+    for (line, content) in lines {
+        split_fields(content, &mut fields);
+        check_width(&fields, needed, source, line)?;
+        let field = |i: usize| field_at(&fields, i);
         let created_s =
             parse_non_negative(source, line, "creation_time", field(created_i), TIME_EXPECT)?;
         let (scheduled, deleted) = (field(scheduled_i), field(deleted_i));
@@ -1146,7 +1123,7 @@ pub fn parse_alibaba_pods(
             }
         }
         let service_s = deleted_s - scheduled_s;
-        if !(service_s > 0.0) {
+        if service_s <= 0.0 {
             out.skipped_rows += 1;
             continue;
         }
@@ -1175,12 +1152,12 @@ pub fn parse_azure_llm(
     decode_s_per_token: f64,
 ) -> Result<ParsedJobs, TraceError> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let mut reader = csv_reader(text, None);
-    let mut record = csv::StringRecord::new();
-    let Some(header_line) = next_record(&mut reader, &mut record, source)? else {
+    let mut lines = data_lines(text, false);
+    let Some((header_line, header_text)) = lines.next() else {
         return Ok(ParsedJobs::default());
     };
-    let col = |name| column(&record, name, source, header_line, AZURE_HEADER);
+    let header: Vec<&str> = header_text.split(',').map(str::trim).collect();
+    let col = |name: &str| column(&header, name, source, header_line, AZURE_HEADER);
     let (time_i, context_i, generated_i) = (
         col("TIMESTAMP")?,
         col("ContextTokens")?,
@@ -1192,9 +1169,11 @@ pub fn parse_azure_llm(
     // Nanoseconds as integers: f64 Unix seconds would lose the 100-ns digits.
     let mut rows: Vec<(i64, f64)> = Vec::with_capacity(text.len() / 36);
     let mut skipped_rows = 0;
-    while let Some(line) = next_record(&mut reader, &mut record, source)? {
-        check_width(&record, needed, source, line)?;
-        let field = |i: usize| record.get(i).unwrap_or("").trim();
+    let mut fields = Vec::with_capacity(header.len());
+    for (line, content) in lines {
+        split_fields(content, &mut fields);
+        check_width(&fields, needed, source, line)?;
+        let field = |i: usize| field_at(&fields, i);
         let stamp = field(time_i);
         let unix_ns = parse_utc_timestamp_ns(stamp).ok_or_else(|| {
             line_err(
@@ -1423,22 +1402,22 @@ pub fn servegen_chunk_id(file_name: &str) -> Option<u32> {
 /// arrivals; a positive rate with an empty pattern is an error.
 pub fn parse_servegen(text: &str, source: &str) -> Result<Vec<ServegenWindow>, TraceError> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let mut reader = csv_reader(text, None);
-    let mut record = csv::StringRecord::new();
     let mut windows = Vec::with_capacity(2_016);
-    while let Some(line) = next_record(&mut reader, &mut record, source)? {
-        if record.len() != 6 {
+    let mut fields = Vec::with_capacity(6);
+    for (line, content) in data_lines(text, false) {
+        split_fields(content, &mut fields);
+        if fields.len() != 6 {
             return Err(line_err(
                 source,
                 line,
                 format!(
                     "has {} columns; a ServeGen row has 6: timestamp,rate,cv,pattern,shape,scale \
                      (no header)",
-                    record.len()
+                    fields.len()
                 ),
             ));
         }
-        let field = |i: usize| record.get(i).unwrap_or("").trim();
+        let field = |i: usize| field_at(&fields, i);
         let start_s = parse_non_negative(
             source,
             line,
@@ -1574,7 +1553,8 @@ pub fn synthesize_servegen(
 ) -> Vec<f64> {
     let mut rng = StdRng::seed_from_u64(seed);
     let expected = servegen_expected_arrivals(windows, rate_scale, until_s);
-    let mut arrivals = Vec::with_capacity((expected * 1.1) as usize);
+    // Capped: this function has no size guard of its own (callers check the expectation).
+    let mut arrivals = Vec::with_capacity(((expected * 1.1) as usize).min(1 << 24));
     // Operational time (expected arrivals) left until the client's next arrival.
     let mut pending_u: Option<f64> = None;
     for (i, w) in windows.iter().enumerate() {
@@ -1678,7 +1658,7 @@ fn synthesize_clients(
         .iter()
         .map(|(_, w)| servegen_expected_arrivals(w, rate_scale, until_s))
         .sum();
-    if !(expected <= SERVEGEN_MAX_EXPECTED_JOBS) {
+    if expected.is_nan() || expected > SERVEGEN_MAX_EXPECTED_JOBS {
         return Err(TraceError::BadFile {
             file: source.to_string(),
             message: format!(
@@ -1920,7 +1900,7 @@ openb-pod-0004,6000,12288,2,0,,LS,Failed,400,400,400\n";
     fn azure_models_service_from_tokens() {
         let parsed = parse_azure_llm(AZURE_SAMPLE, "a.csv", 0.25, 0.03).unwrap();
         // 2023-11-16 00:00:00 UTC = 1700092800.
-        assert!((parsed.epoch_unix_s - (1_700_092_800.0 + 65_823.97996)).abs() < 1e-6);
+        assert!((parsed.epoch_unix_s - (1_700_092_800.0 + 65_823.979_96)).abs() < 1e-6);
         let arrivals: Vec<f64> = parsed.jobs.iter().map(|j| j.arrival_s).collect();
         assert!((arrivals[1] - 0.052).abs() < 1e-9 && (arrivals[2] - 1.02004).abs() < 1e-9);
         assert!((parsed.jobs[0].service_s - (0.25 * 4.808 + 0.3)).abs() < 1e-12);
@@ -2176,6 +2156,11 @@ openb-pod-0004,6000,12288,2,0,,LS,Failed,400,400,400\n";
             "traces/x.csv:3: service_s \"abc\" is not a number (expected seconds, e.g. 42.5)"
         );
         let cases = [
+            (
+                "\n\n0,1\r\n\r\n # c, \"q\n1,x\n",
+                6,
+                "service_s \"x\" is not a number",
+            ),
             (
                 "# c\n-1,2\n",
                 2,
