@@ -360,7 +360,14 @@ impl Validator {
     }
 
     /// A humantime duration in seconds, within [min_s, max_s].
-    fn duration(&mut self, v: &S<String>, path: &str, default_s: f64, min_s: f64, max_s: f64) -> f64 {
+    fn duration(
+        &mut self,
+        v: &S<String>,
+        path: &str,
+        default_s: f64,
+        min_s: f64,
+        max_s: f64,
+    ) -> f64 {
         let Some(s) = v else { return default_s };
         match humantime::parse_duration(s.value.trim()) {
             Ok(d) => {
@@ -446,7 +453,10 @@ impl Validator {
                 self.issue(
                     format!("services[{i}].name"),
                     None,
-                    format!("\"{}\" is used by an earlier service; names must be unique", s.name),
+                    format!(
+                        "\"{}\" is used by an earlier service; names must be unique",
+                        s.name
+                    ),
                 );
             }
         }
@@ -460,7 +470,8 @@ impl Validator {
 
     fn service(&mut self, r: &RawService, p: &str) -> ServiceConfig {
         let name = self.required_str(&r.name, &format!("{p}.name"), "a short label, e.g. whisper");
-        let cluster = self.required_str(&r.cluster, &format!("{p}.cluster"), "the ECS cluster name");
+        let cluster =
+            self.required_str(&r.cluster, &format!("{p}.cluster"), "the ECS cluster name");
         let service =
             self.required_str(&r.service, &format!("{p}.service"), "the ECS service name");
         let queue_url = self.required_str(
@@ -492,8 +503,13 @@ impl Validator {
                 format!("{max_tasks} is below min_tasks ({min_tasks})"),
             );
         }
-        let tasks_per_instance =
-            self.count(&r.tasks_per_instance, &format!("{p}.tasks_per_instance"), 1, 1, 64);
+        let tasks_per_instance = self.count(
+            &r.tasks_per_instance,
+            &format!("{p}.tasks_per_instance"),
+            1,
+            1,
+            64,
+        );
         let jobs_per_task = self.count(&r.jobs_per_task, &format!("{p}.jobs_per_task"), 1, 1, 64);
 
         let raw_slo = r.slo.as_ref();
@@ -507,8 +523,20 @@ impl Validator {
         let default_slo = RawSlo::default();
         let rs = raw_slo.unwrap_or(&default_slo);
         let slo = Slo {
-            max_wait_s: self.duration(&rs.max_wait, &format!("{p}.slo.max_wait"), 300.0, 0.0, 86_400.0),
-            attainment: self.number(&rs.attainment, &format!("{p}.slo.attainment"), 0.95, 0.5, 0.9999),
+            max_wait_s: self.duration(
+                &rs.max_wait,
+                &format!("{p}.slo.max_wait"),
+                300.0,
+                0.0,
+                86_400.0,
+            ),
+            attainment: self.number(
+                &rs.attainment,
+                &format!("{p}.slo.attainment"),
+                0.95,
+                0.5,
+                0.9999,
+            ),
         };
         if raw_slo.is_some() && rs.max_wait.is_none() {
             self.issue(
@@ -521,9 +549,27 @@ impl Validator {
         let default_est = RawEstimates::default();
         let re = r.estimates.as_ref().unwrap_or(&default_est);
         let estimates = Estimates {
-            service_s: self.duration(&re.service_time, &format!("{p}.estimates.service_time"), 300.0, 1.0, 7.0 * 86_400.0),
-            cold_start_s: self.duration(&re.cold_start, &format!("{p}.estimates.cold_start"), 210.0, 1.0, 7200.0),
-            warm_start_s: self.duration(&re.warm_start, &format!("{p}.estimates.warm_start"), 30.0, 0.0, 7200.0),
+            service_s: self.duration(
+                &re.service_time,
+                &format!("{p}.estimates.service_time"),
+                300.0,
+                1.0,
+                7.0 * 86_400.0,
+            ),
+            cold_start_s: self.duration(
+                &re.cold_start,
+                &format!("{p}.estimates.cold_start"),
+                210.0,
+                1.0,
+                7200.0,
+            ),
+            warm_start_s: self.duration(
+                &re.warm_start,
+                &format!("{p}.estimates.warm_start"),
+                30.0,
+                0.0,
+                7200.0,
+            ),
         };
         if estimates.warm_start_s > estimates.cold_start_s {
             self.issue(
@@ -539,9 +585,21 @@ impl Validator {
 
         let default_price = RawPrice::default();
         let rp = r.price.as_ref().unwrap_or(&default_price);
-        let od = self.number(&rp.on_demand_per_hour_usd, &format!("{p}.price.on_demand_per_hour_usd"), 0.8048, 0.0, 1000.0);
+        let od = self.number(
+            &rp.on_demand_per_hour_usd,
+            &format!("{p}.price.on_demand_per_hour_usd"),
+            0.8048,
+            0.0,
+            1000.0,
+        );
         // MI fee ≈ 12% of On-Demand when not given (ECS-MI-FACTS §1.7).
-        let fee = self.number(&rp.mi_fee_per_hour_usd, &format!("{p}.price.mi_fee_per_hour_usd"), od * 0.12, 0.0, 1000.0);
+        let fee = self.number(
+            &rp.mi_fee_per_hour_usd,
+            &format!("{p}.price.mi_fee_per_hour_usd"),
+            od * 0.12,
+            0.0,
+            1000.0,
+        );
         let price = Price {
             instance_type: rp
                 .instance_type
@@ -581,11 +639,26 @@ impl Validator {
             .enumerate()
             .map(|(i, f)| self.floor(f, &format!("{p}.floors[{i}]"), max_tasks))
             .collect();
-        let scale_in_stabilization_s = self.duration(&r.scale_in_stabilization, &format!("{p}.scale_in_stabilization"), 300.0, 0.0, 86_400.0);
+        let scale_in_stabilization_s = self.duration(
+            &r.scale_in_stabilization,
+            &format!("{p}.scale_in_stabilization"),
+            300.0,
+            0.0,
+            86_400.0,
+        );
         let max_step = self.count(&r.max_step, &format!("{p}.max_step"), 50, 1, 10_000);
-        let worker_protection = r.worker_protection.as_ref().map(|b| b.value).unwrap_or(true);
-        let scale_in_after_max_s =
-            self.duration(&r.scale_in_after_max, &format!("{p}.scale_in_after_max"), 3600.0, 0.0, 3600.0) as u32;
+        let worker_protection = r
+            .worker_protection
+            .as_ref()
+            .map(|b| b.value)
+            .unwrap_or(true);
+        let scale_in_after_max_s = self.duration(
+            &r.scale_in_after_max,
+            &format!("{p}.scale_in_after_max"),
+            3600.0,
+            0.0,
+            3600.0,
+        ) as u32;
         ServiceConfig {
             name,
             cluster,
@@ -621,7 +694,10 @@ impl Validator {
                         None => self.issue(
                             format!("{p}.days[{i}]"),
                             line_of(d),
-                            format!("\"{}\" is not a day; use mon, tue, wed, thu, fri, sat or sun", d.value),
+                            format!(
+                                "\"{}\" is not a day; use mon, tue, wed, thu, fri, sat or sun",
+                                d.value
+                            ),
                         ),
                     }
                 }
@@ -647,7 +723,11 @@ impl Validator {
             }
             Some(m) => m.value,
             None => {
-                self.issue(format!("{p}.min_tasks"), None, "is required (the tasks to keep during the window)");
+                self.issue(
+                    format!("{p}.min_tasks"),
+                    None,
+                    "is required (the tasks to keep during the window)",
+                );
                 0
             }
         };
@@ -670,7 +750,10 @@ impl Validator {
             self.issue(
                 path,
                 line_of(s),
-                format!("\"{}\" is not a UTC time of day; write HH:MM, e.g. \"08:30\"", s.value),
+                format!(
+                    "\"{}\" is not a UTC time of day; write HH:MM, e.g. \"08:30\"",
+                    s.value
+                ),
             );
             default
         })
@@ -682,19 +765,73 @@ impl Validator {
         let sia = match &r.scale_in_after_default {
             None => d.scale_in_after_default_s,
             Some(s) if s.value.trim() == "never" => -1,
-            Some(_) => self.duration(&r.scale_in_after_default, &format!("{p}.scale_in_after_default"), 300.0, 0.0, 3600.0) as i32,
+            Some(_) => self.duration(
+                &r.scale_in_after_default,
+                &format!("{p}.scale_in_after_default"),
+                300.0,
+                0.0,
+                3600.0,
+            ) as i32,
         };
         SimConfig {
             seed: r.seed.map(|s| s.value).unwrap_or(d.seed),
-            instance_launch_s: self.duration(&r.instance_launch, &format!("{p}.instance_launch"), d.instance_launch_s, 0.0, 7200.0),
-            image_pull_s: self.duration(&r.image_pull, &format!("{p}.image_pull"), d.image_pull_s, 0.0, 7200.0),
-            app_start_s: self.duration(&r.app_start, &format!("{p}.app_start"), d.app_start_s, 0.0, 7200.0),
-            warm_start_s: self.duration(&r.warm_start, &format!("{p}.warm_start"), d.warm_start_s, 0.0, 7200.0),
-            start_jitter: self.number(&r.start_jitter, &format!("{p}.start_jitter"), d.start_jitter, 0.0, 2.0),
-            visibility_timeout_s: self.duration(&r.visibility_timeout, &format!("{p}.visibility_timeout"), d.visibility_timeout_s, 0.0, 43_200.0),
-            sqs_staleness_s: self.duration(&r.sqs_staleness, &format!("{p}.sqs_staleness"), d.sqs_staleness_s, 0.0, 3600.0),
+            instance_launch_s: self.duration(
+                &r.instance_launch,
+                &format!("{p}.instance_launch"),
+                d.instance_launch_s,
+                0.0,
+                7200.0,
+            ),
+            image_pull_s: self.duration(
+                &r.image_pull,
+                &format!("{p}.image_pull"),
+                d.image_pull_s,
+                0.0,
+                7200.0,
+            ),
+            app_start_s: self.duration(
+                &r.app_start,
+                &format!("{p}.app_start"),
+                d.app_start_s,
+                0.0,
+                7200.0,
+            ),
+            warm_start_s: self.duration(
+                &r.warm_start,
+                &format!("{p}.warm_start"),
+                d.warm_start_s,
+                0.0,
+                7200.0,
+            ),
+            start_jitter: self.number(
+                &r.start_jitter,
+                &format!("{p}.start_jitter"),
+                d.start_jitter,
+                0.0,
+                2.0,
+            ),
+            visibility_timeout_s: self.duration(
+                &r.visibility_timeout,
+                &format!("{p}.visibility_timeout"),
+                d.visibility_timeout_s,
+                0.0,
+                43_200.0,
+            ),
+            sqs_staleness_s: self.duration(
+                &r.sqs_staleness,
+                &format!("{p}.sqs_staleness"),
+                d.sqs_staleness_s,
+                0.0,
+                3600.0,
+            ),
             scale_in_after_default_s: sia,
-            drain_limit_s: self.duration(&r.drain_limit, &format!("{p}.drain_limit"), d.drain_limit_s, 0.0, 30.0 * 86_400.0),
+            drain_limit_s: self.duration(
+                &r.drain_limit,
+                &format!("{p}.drain_limit"),
+                d.drain_limit_s,
+                0.0,
+                30.0 * 86_400.0,
+            ),
         }
     }
 }
@@ -713,7 +850,9 @@ mod tests {
 
     fn issues(yaml: &str) -> Vec<String> {
         match Config::parse(yaml, "t.yaml") {
-            Err(ConfigError::Invalid { issues, .. }) => issues.iter().map(|i| i.to_string()).collect(),
+            Err(ConfigError::Invalid { issues, .. }) => {
+                issues.iter().map(|i| i.to_string()).collect()
+            }
             Err(e) => vec![format!("OTHER: {e}")],
             Ok(_) => vec![],
         }
@@ -742,11 +881,31 @@ mod tests {
     fn every_error_is_reported_with_path_and_line() {
         let yaml = "tick: 90 parsecs\nservices:\n  - name: w\n    cluster: c\n    service: s\n    queue_url: sqs-queue\n    min_tasks: 2\n    max_tasks: 1\n    slo: {max_wait: 2m, attainment: 1.5}\n    max_taks: 3\n";
         let got = issues(yaml);
-        assert!(got.iter().any(|e| e.starts_with("tick (line 1): \"90 parsecs\" is not a duration")), "{got:?}");
-        assert!(got.iter().any(|e| e == "services[0].max_tasks (line 8): 1 is below min_tasks (2)"), "{got:?}");
-        assert!(got.iter().any(|e| e.starts_with("services[0].queue_url (line 6)")), "{got:?}");
-        assert!(got.iter().any(|e| e.starts_with("services[0].slo.attainment (line 9): 1.5 is out of range")), "{got:?}");
-        assert!(got.iter().any(|e| e.starts_with("services[0].max_taks: unknown key")), "{got:?}");
+        assert!(
+            got.iter()
+                .any(|e| e.starts_with("tick (line 1): \"90 parsecs\" is not a duration")),
+            "{got:?}"
+        );
+        assert!(
+            got.iter()
+                .any(|e| e == "services[0].max_tasks (line 8): 1 is below min_tasks (2)"),
+            "{got:?}"
+        );
+        assert!(
+            got.iter()
+                .any(|e| e.starts_with("services[0].queue_url (line 6)")),
+            "{got:?}"
+        );
+        assert!(
+            got.iter()
+                .any(|e| e.starts_with("services[0].slo.attainment (line 9): 1.5 is out of range")),
+            "{got:?}"
+        );
+        assert!(
+            got.iter()
+                .any(|e| e.starts_with("services[0].max_taks: unknown key")),
+            "{got:?}"
+        );
         assert_eq!(got.len(), 5, "{got:?}");
     }
 
@@ -754,9 +913,16 @@ mod tests {
     fn missing_required_fields_are_named() {
         let got = issues("services:\n  - name: w\n");
         for f in ["cluster", "service", "queue_url", "slo"] {
-            assert!(got.iter().any(|e| e.starts_with(&format!("services[0].{f}: "))), "{f}: {got:?}");
+            assert!(
+                got.iter()
+                    .any(|e| e.starts_with(&format!("services[0].{f}: "))),
+                "{f}: {got:?}"
+            );
         }
-        assert_eq!(issues("tick: 10s\n"), vec!["services: at least one service is required (see config/whisper.yaml)"]);
+        assert_eq!(
+            issues("tick: 10s\n"),
+            vec!["services: at least one service is required (see config/whisper.yaml)"]
+        );
     }
 
     #[test]
@@ -768,7 +934,9 @@ mod tests {
 
     #[test]
     fn floors_parse_and_apply_in_utc() {
-        let yaml = format!("{MIN}    floors:\n      - days: [mon, fri]\n        from: \"08:00\"\n        to: \"18:00\"\n        min_tasks: 2\n");
+        let yaml = format!(
+            "{MIN}    floors:\n      - days: [mon, fri]\n        from: \"08:00\"\n        to: \"18:00\"\n        min_tasks: 2\n"
+        );
         let c = Config::parse(&yaml, "t.yaml").unwrap();
         let s = &c.services[0];
         // 1970-01-05 was a Monday; 09:00 UTC.
@@ -776,18 +944,39 @@ mod tests {
         assert_eq!(s.floor_at(monday_9), 2);
         assert_eq!(s.floor_at(monday_9 + 86_400.0), 0); // Tuesday
         assert_eq!(s.floor_at(monday_9 + 10.0 * 3600.0), 0); // 19:00
-        let bad = format!("{MIN}    floors:\n      - days: [funday]\n        from: \"18:00\"\n        to: \"08:00\"\n");
+        let bad = format!(
+            "{MIN}    floors:\n      - days: [funday]\n        from: \"18:00\"\n        to: \"08:00\"\n"
+        );
         let got = issues(&bad);
-        assert!(got.iter().any(|e| e.contains("days[0]") && e.contains("funday")), "{got:?}");
+        assert!(
+            got.iter()
+                .any(|e| e.contains("days[0]") && e.contains("funday")),
+            "{got:?}"
+        );
         assert!(got.iter().any(|e| e.contains("floors[0].to")), "{got:?}");
-        assert!(got.iter().any(|e| e.contains("floors[0].min_tasks: is required")), "{got:?}");
+        assert!(
+            got.iter()
+                .any(|e| e.contains("floors[0].min_tasks: is required")),
+            "{got:?}"
+        );
     }
 
     #[test]
     fn duplicate_names_and_budget_below_floor() {
-        let yaml = format!("{MIN}    min_tasks: 2\n    budget_per_hour_usd: 0.5\n{}", &MIN[10..]);
+        let yaml = format!(
+            "{MIN}    min_tasks: 2\n    budget_per_hour_usd: 0.5\n{}",
+            &MIN[10..]
+        );
         let got = issues(&yaml);
-        assert!(got.iter().any(|e| e.contains("budget_per_hour_usd") && e.contains("cannot pay")), "{got:?}");
-        assert!(got.iter().any(|e| e.contains("services[1].name") && e.contains("unique")), "{got:?}");
+        assert!(
+            got.iter()
+                .any(|e| e.contains("budget_per_hour_usd") && e.contains("cannot pay")),
+            "{got:?}"
+        );
+        assert!(
+            got.iter()
+                .any(|e| e.contains("services[1].name") && e.contains("unique")),
+            "{got:?}"
+        );
     }
 }

@@ -116,7 +116,14 @@ fn learn(cfg: &ServiceConfig, st: &mut CoreState, obs: &Observation, now_s: f64)
 }
 
 /// Size the service from what has been learned. Pure function of its inputs.
-pub fn size(cfg: &ServiceConfig, tick_s: f64, st: &mut CoreState, q: QueueDepth, busy: u32, now_s: f64) -> Sizing {
+pub fn size(
+    cfg: &ServiceConfig,
+    tick_s: f64,
+    st: &mut CoreState,
+    q: QueueDepth,
+    busy: u32,
+    now_s: f64,
+) -> Sizing {
     let k = cfg.jobs_per_task.max(1);
     let s = st.service.estimate_s.max(1.0);
     let cold = st.lag.cold_plan_s();
@@ -179,7 +186,9 @@ pub fn size(cfg: &ServiceConfig, tick_s: f64, st: &mut CoreState, q: QueueDepth,
         };
         n.min(u64::from(cfg.max_tasks)) as u32
     };
-    let raw = forecast_tasks.max(busy.saturating_add(backlog_tasks)).max(busy);
+    let raw = forecast_tasks
+        .max(busy.saturating_add(backlog_tasks))
+        .max(busy);
     Sizing {
         rate_per_min: rate_at_horizon * 60.0,
         horizon_s,
@@ -195,7 +204,13 @@ pub fn size(cfg: &ServiceConfig, tick_s: f64, st: &mut CoreState, q: QueueDepth,
 }
 
 /// One tick of preheat for one service.
-pub fn decide(cfg: &ServiceConfig, tick_s: f64, st: &mut CoreState, obs: &Observation, now_s: f64) -> Decision {
+pub fn decide(
+    cfg: &ServiceConfig,
+    tick_s: f64,
+    st: &mut CoreState,
+    obs: &Observation,
+    now_s: f64,
+) -> Decision {
     learn(cfg, st, obs, now_s);
     let wake_at_s = now_s + tick_s;
     let current = obs.service.map(|s| s.desired).or(st.last_desired);
@@ -218,7 +233,11 @@ pub fn decide(cfg: &ServiceConfig, tick_s: f64, st: &mut CoreState, obs: &Observ
     // Hold: scale in only to the highest target of the hold window.
     let window_s = cfg.scale_in_stabilization_s.max(sz.hold_s);
     st.recent.push_back((now_s, sz.raw));
-    while st.recent.front().is_some_and(|&(t, _)| t < now_s - window_s) {
+    while st
+        .recent
+        .front()
+        .is_some_and(|&(t, _)| t < now_s - window_s)
+    {
         st.recent.pop_front();
     }
     let held = st.recent.iter().map(|&(_, v)| v).max().unwrap_or(sz.raw);
@@ -298,7 +317,10 @@ pub fn decide(cfg: &ServiceConfig, tick_s: f64, st: &mut CoreState, obs: &Observ
         sz.backlog_tasks,
         busy,
         if held > sz.raw {
-            format!("; holding {held} for {} (cheaper than a new boot)", fmt_s(window_s))
+            format!(
+                "; holding {held} for {} (cheaper than a new boot)",
+                fmt_s(window_s)
+            )
         } else {
             String::new()
         },
@@ -323,7 +345,9 @@ pub fn decide(cfg: &ServiceConfig, tick_s: f64, st: &mut CoreState, obs: &Observ
     if cfg.capacity_provider.is_some()
         && let Some(cur) = obs.scale_in_after_s
     {
-        let want = (2.0 * tick_s).min(f64::from(cfg.scale_in_after_max_s)).round() as i32;
+        let want = (2.0 * tick_s)
+            .min(f64::from(cfg.scale_in_after_max_s))
+            .round() as i32;
         let due = st
             .last_scale_in_after_write_s
             .is_none_or(|t| now_s - t >= SCALE_IN_AFTER_MIN_INTERVAL_S);
@@ -383,7 +407,10 @@ mod tests {
     use proptest::prelude::*;
 
     fn cfg() -> ServiceConfig {
-        let mut c = Config::parse(DEFAULT_CONFIG_YAML, "t").unwrap().services.remove(0);
+        let mut c = Config::parse(DEFAULT_CONFIG_YAML, "t")
+            .unwrap()
+            .services
+            .remove(0);
         c.floors.clear();
         c
     }
@@ -473,7 +500,13 @@ mod tests {
         assert!(desired_of(&d).is_none());
         let mut last = 4;
         for i in 0..200 {
-            let d = decide(&c, 15.0, &mut st, &obs(0, 0, last, 4, 4), 75.0 + i as f64 * 15.0);
+            let d = decide(
+                &c,
+                15.0,
+                &mut st,
+                &obs(0, 0, last, 4, 4),
+                75.0 + i as f64 * 15.0,
+            );
             if let Some(n) = desired_of(&d) {
                 last = n;
             }
@@ -492,7 +525,7 @@ mod tests {
         let mut sent = 0;
         while t < 2.0 * 86_400.0 + 7.0 * 3600.0 + 55.0 * 60.0 {
             let h = (t % 86_400.0) / 3600.0;
-            if (8.0..10.0).contains(&h) && (t as u64) % 30 == 0 {
+            if (8.0..10.0).contains(&h) && (t as u64).is_multiple_of(30) {
                 sent += 1;
             }
             st.arrivals.record(
@@ -507,7 +540,14 @@ mod tests {
         let sz = size(&c, 15.0, &mut st, QueueDepth::default(), 0, t);
         assert!(sz.forecast_tasks >= 8, "{sz:?}");
         // At 03:00 nothing is expected: no workers.
-        let sz = size(&c, 15.0, &mut st, QueueDepth::default(), 0, t - 5.0 * 3600.0);
+        let sz = size(
+            &c,
+            15.0,
+            &mut st,
+            QueueDepth::default(),
+            0,
+            t - 5.0 * 3600.0,
+        );
         assert_eq!(sz.forecast_tasks, 0, "{sz:?}");
     }
 
@@ -538,7 +578,11 @@ mod tests {
         let c = cfg();
         let mut st = CoreState::new(&c);
         let d = decide(&c, 15.0, &mut st, &obs(0, 0, 0, 0, 0), 0.0);
-        assert!(d.actions.iter().any(|a| matches!(a, Action::SetScaleInAfter { seconds: 30, .. })));
+        assert!(
+            d.actions
+                .iter()
+                .any(|a| matches!(a, Action::SetScaleInAfter { seconds: 30, .. }))
+        );
         let d = decide(&c, 15.0, &mut st, &obs(0, 0, 0, 0, 0), 15.0);
         assert!(d.actions.is_empty());
     }

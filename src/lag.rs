@@ -144,7 +144,10 @@ mod tests {
     #[test]
     fn each_task_is_learned_once() {
         let mut l = LagLearner::new(210.0, 30.0);
-        let ts = vec![task(1, 0.0, 100.0, Some(true)), task(2, 0.0, 100.0, Some(true))];
+        let ts = vec![
+            task(1, 0.0, 100.0, Some(true)),
+            task(2, 0.0, 100.0, Some(true)),
+        ];
         l.observe(&ts);
         l.observe(&ts);
         l.observe(&ts);

@@ -5,6 +5,7 @@
 //! edges (`world`, `reconcile`, `sim`). The binary in `main.rs` only parses flags and wires
 //! these up.
 
+pub mod backtest;
 pub mod baselines;
 pub mod config;
 pub mod decide;

@@ -36,6 +36,8 @@ enum Command {
         #[arg(long)]
         config: PathBuf,
     },
+    /// Run every scenario × every policy (baseline knobs swept); write tables, JSON and charts.
+    Backtest(BacktestArgs),
     /// Measure simulator throughput on a synthetic 30-day, 100k-job trace.
     Bench {
         /// Jobs in the synthetic trace.
@@ -47,6 +49,29 @@ enum Command {
         #[arg(long, default_value_t = 1)]
         seed: u64,
     },
+}
+
+#[derive(Args)]
+struct BacktestArgs {
+    /// Scenario file.
+    #[arg(long, default_value = "config/scenarios.yaml")]
+    scenarios: PathBuf,
+    /// Run only the scenario with this name.
+    #[arg(long)]
+    only: Option<String>,
+    /// Where to write results.md, results.json and the SVG charts.
+    #[arg(long, default_value = "charts")]
+    out: PathBuf,
+    /// Markdown file whose `<!-- backtest:begin -->`…`<!-- backtest:end -->` block gets the
+    /// tables (skipped if the file or the markers are missing).
+    #[arg(long, default_value = "README.md")]
+    readme: PathBuf,
+    /// Do not touch the README.
+    #[arg(long)]
+    no_readme: bool,
+    /// Threads (default: all cores).
+    #[arg(long)]
+    threads: Option<usize>,
 }
 
 #[derive(Args)]
@@ -101,6 +126,7 @@ fn main() {
     let result = match cli.command {
         Command::Simulate(a) => cmd_simulate(a),
         Command::Validate { config } => cmd_validate(config),
+        Command::Backtest(a) => cmd_backtest(a),
         Command::Bench { jobs, days, seed } => cmd_bench(jobs, days, seed),
     };
     if let Err(e) = result {
@@ -119,10 +145,18 @@ fn load_config(path: Option<&PathBuf>) -> Result<Config> {
 fn pick_service(cfg: &Config, name: Option<&str>) -> Result<ServiceConfig> {
     match name {
         None => Ok(cfg.services[0].clone()),
-        Some(n) => cfg.services.iter().find(|s| s.name == n).cloned().with_context(|| {
-            let names: Vec<&str> = cfg.services.iter().map(|s| s.name.as_str()).collect();
-            format!("no service named {n:?} in the config (it has: {})", names.join(", "))
-        }),
+        Some(n) => cfg
+            .services
+            .iter()
+            .find(|s| s.name == n)
+            .cloned()
+            .with_context(|| {
+                let names: Vec<&str> = cfg.services.iter().map(|s| s.name.as_str()).collect();
+                format!(
+                    "no service named {n:?} in the config (it has: {})",
+                    names.join(", ")
+                )
+            }),
     }
 }
 
@@ -177,7 +211,11 @@ fn cmd_simulate(a: SimulateArgs) -> Result<()> {
     if a.json {
         println!("{}", serde_json::to_string_pretty(&result.summary)?);
     } else {
-        let source = if a.trace.is_some() { trace.source.clone() } else { DEMO_TRACE_NAME.to_string() };
+        let source = if a.trace.is_some() {
+            trace.source.clone()
+        } else {
+            DEMO_TRACE_NAME.to_string()
+        };
         println!(
             "preheat simulate: {} jobs from {} ({} format), service {:?}, SLO {:.1}% within {}",
             trace.jobs.len(),
@@ -209,6 +247,97 @@ fn write_timeline(path: &PathBuf, rows: &[sim::world::TimelineRow]) -> Result<()
     Ok(())
 }
 
+fn cmd_backtest(a: BacktestArgs) -> Result<()> {
+    use preheat::backtest;
+    use preheat::sim::charts;
+    if let Some(n) = a.threads {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(n.max(1))
+            .build_global()
+            .context("cannot start the worker threads")?;
+    }
+    let started = Instant::now();
+    eprintln!("loading scenarios from {} ...", a.scenarios.display());
+    let scenarios = backtest::load_scenarios(&a.scenarios, a.only.as_deref())?;
+    for sc in &scenarios {
+        eprintln!("  {:<20} {}", sc.name, sc.trace_note);
+    }
+    let results = backtest::run_all(&scenarios, true);
+    let out = backtest::Outputs { dir: a.out.clone() };
+    let md = backtest::render_markdown(&results);
+    let md_path = out.write("results.md", md.as_bytes())?;
+    let json_path = out.write(
+        "results.json",
+        serde_json::to_string_pretty(&results)?.as_bytes(),
+    )?;
+    eprintln!("drawing charts ...");
+    for (sc, res) in scenarios.iter().zip(&results) {
+        for r in &res.per_slo {
+            let points: Vec<charts::FrontierPoint> = r
+                .rows
+                .iter()
+                .map(|row| charts::FrontierPoint {
+                    family: row.variant.family.clone(),
+                    label: row.variant.label.clone(),
+                    attainment: row.summary.slo_attainment,
+                    cost_usd: row.summary.cost_usd,
+                })
+                .collect();
+            let f = a
+                .out
+                .join(format!("{}-{}-frontier.svg", sc.name, r.slo_name));
+            charts::frontier_svg(
+                &f,
+                &format!(
+                    "{}: cost vs share of jobs started within {} ({} SLO)",
+                    sc.name,
+                    preheat::config::fmt_s(r.slo.max_wait_s),
+                    r.slo_name
+                ),
+                &points,
+            )?;
+        }
+        // The timeline at the strictest SLO, where the policies differ most.
+        if let Some(r) = res
+            .per_slo
+            .iter()
+            .min_by(|x, y| x.slo.max_wait_s.total_cmp(&y.slo.max_wait_s))
+        {
+            let series = backtest::timelines(sc, r);
+            let t = a
+                .out
+                .join(format!("{}-{}-timeline.svg", sc.name, r.slo_name));
+            charts::timeline_svg(
+                &t,
+                &format!(
+                    "{} ({} SLO): preheat vs the strongest baseline",
+                    sc.name, r.slo_name
+                ),
+                &series,
+            )?;
+        }
+    }
+    println!("{md}");
+    if !a.no_readme && a.readme.exists() {
+        if backtest::update_readme(&a.readme, &md)? {
+            eprintln!("updated the results block in {}", a.readme.display());
+        } else {
+            eprintln!(
+                "{} has no <!-- backtest:begin --> / <!-- backtest:end --> markers; left alone",
+                a.readme.display()
+            );
+        }
+    }
+    eprintln!(
+        "wrote {}, {} and charts to {} in {:.0} s",
+        md_path.display(),
+        json_path.display(),
+        a.out.display(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
 fn cmd_validate(path: PathBuf) -> Result<()> {
     let cfg = Config::load(&path)?;
     println!(
@@ -224,7 +353,9 @@ fn cmd_validate(path: PathBuf) -> Result<()> {
             s.name,
             s.cluster,
             s.service,
-            s.capacity_provider.as_deref().unwrap_or("(no capacity provider)"),
+            s.capacity_provider
+                .as_deref()
+                .unwrap_or("(no capacity provider)"),
             s.min_tasks,
             s.max_tasks,
             s.slo.attainment * 100.0,
@@ -236,7 +367,7 @@ fn cmd_validate(path: PathBuf) -> Result<()> {
 }
 
 fn cmd_bench(jobs: usize, days: f64, seed: u64) -> Result<()> {
-    if jobs == 0 || !(days > 0.0) {
+    if jobs == 0 || days.is_nan() || days <= 0.0 {
         bail!("--jobs must be at least 1 and --days positive");
     }
     let cfg = Config::parse(DEFAULT_CONFIG_YAML, "bundled")?;

@@ -38,7 +38,13 @@ pub fn p_wait_longer(servers: u32, load_erlangs: f64, service_s: f64, wait_s: f6
 
 /// The fewest servers (at most `cap`) with P(wait > `wait_s`) ≤ `miss_ratio`.
 /// Returns `cap` when even that many do not reach the target.
-pub fn servers_for(load_erlangs: f64, service_s: f64, wait_s: f64, miss_ratio: f64, cap: u32) -> u32 {
+pub fn servers_for(
+    load_erlangs: f64,
+    service_s: f64,
+    wait_s: f64,
+    miss_ratio: f64,
+    cap: u32,
+) -> u32 {
     if load_erlangs <= 0.0 {
         return 0;
     }

@@ -56,7 +56,8 @@ pub async fn run<W: World, C: Clock>(
                         observer.on_apply_error(i, now, &e);
                         // Exponential back-off from the policy's own cadence.
                         let base = (d.wake_at_s - now).max(1.0);
-                        let backoff = (base * 2f64.powi(failures[i].min(8) as i32)).min(MAX_BACKOFF_S);
+                        let backoff =
+                            (base * 2f64.powi(failures[i].min(8) as i32)).min(MAX_BACKOFF_S);
                         next = now + backoff;
                     }
                 }

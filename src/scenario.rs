@@ -4,8 +4,11 @@
 //!
 //! The policies themselves live in `decide.rs` (preheat) and `baselines/`.
 
-use crate::config::SimConfig;
-use crate::config::ServiceConfig;
+use crate::baselines::{
+    BaselineCommon, Keda, KedaParams, KeepAlive, KeepAliveParams, Oracle, OracleParams, PolicyName,
+    StaticN, StaticParams, Step, StepParams, TargetTracking, TargetTrackingParams,
+};
+use crate::config::{ServiceConfig, SimConfig};
 use crate::decide::Preheat;
 use crate::model::Policy;
 use crate::sim::SimSetup;
@@ -16,8 +19,10 @@ use rand_distr::{Distribution, LogNormal};
 
 /// The demo trace, bundled so `preheat simulate` works anywhere: the Parallel Workloads Archive
 /// KTH SP2 log (see data/traces/README.md for attribution).
-pub const DEMO_TRACE_NAME: &str = "data/traces/kth-sp2-1996/KTH-SP2-1996-2.1-cln.swf.gz (bundled)";
-const DEMO_TRACE: &[u8] = include_bytes!("../data/traces/kth-sp2-1996/KTH-SP2-1996-2.1-cln.swf.gz");
+pub const DEMO_TRACE_NAME: &str =
+    "data/traces/pwa-kth-sp2-1996/KTH-SP2-1996-2.1-cln.swf.gz (bundled)";
+const DEMO_TRACE: &[u8] =
+    include_bytes!("../data/traces/pwa-kth-sp2-1996/KTH-SP2-1996-2.1-cln.swf.gz");
 
 /// The demo: the first 14 days of KTH SP2 (its first job comes on day 6 after the log's
 /// `UnixStartTime`, a Monday; office-hours traffic, idle nights and weekends),
@@ -94,13 +99,61 @@ impl SimSetup {
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("unknown policy {0:?} (choose one of: preheat, keda, target-tracking, step, keep-alive, static, oracle)")]
+#[error(
+    "unknown policy {0:?} (choose one of: preheat, keda, target-tracking, step, keep-alive, static, oracle)"
+)]
 pub struct UnknownPolicy(pub String);
 
-/// A policy by its CLI name, with its documented defaults for this setup.
+/// A policy by its CLI name, with its documented defaults for this setup (PEERS.md §9):
+/// KEDA's and the HPA's defaults; target tracking at T = SLO wait ÷ mean service time; the
+/// step template's 10 messages per task, its last band widened to `max_tasks`; keep-alive at
+/// K = 10 min; static sized for the trace's zero-wait peak (capped at `max_tasks`); the oracle looking one high-quantile cold start ahead.
 pub fn build_policy(name: &str, setup: &SimSetup) -> Result<Box<dyn Policy + Send>, UnknownPolicy> {
-    match name {
-        "preheat" => Ok(Box::new(Preheat::new(setup.service.clone(), setup.tick_s))),
-        other => Err(UnknownPolicy(other.to_string())),
+    let name: PolicyName = name.parse().map_err(|_| UnknownPolicy(name.to_string()))?;
+    let common = BaselineCommon {
+        min_tasks: setup.service.min_tasks,
+        max_tasks: setup.service.max_tasks,
+        jobs_per_task: setup.service.jobs_per_task,
+    };
+    Ok(match name {
+        PolicyName::Preheat => Box::new(Preheat::new(setup.service.clone(), setup.tick_s)),
+        PolicyName::Keda => Box::new(Keda::new(
+            KedaParams {
+                min_replica_count: setup.service.min_tasks,
+                ..KedaParams::default()
+            },
+            common,
+        )),
+        PolicyName::TargetTracking => Box::new(TargetTracking::new(
+            TargetTrackingParams::for_slo(
+                setup.service.slo.max_wait_s,
+                setup.service.estimates.service_s,
+            ),
+            common,
+        )),
+        PolicyName::Step => Box::new(Step::new(
+            StepParams {
+                max_step_tasks: setup.service.max_tasks,
+                ..StepParams::default()
+            },
+            common,
+        )),
+        PolicyName::KeepAlive => Box::new(KeepAlive::new(KeepAliveParams::default(), common)),
+        PolicyName::Static => Box::new(StaticN::new(
+            StaticParams::sized_for_peak(&setup.jobs, setup.service.jobs_per_task),
+            common,
+        )),
+        PolicyName::Oracle => Box::new(Oracle::new(&setup.jobs, oracle_params(setup), common)),
+    })
+}
+
+/// The oracle plans for a high quantile of the cold start (so launches are ready in time) and
+/// holds through gaps shorter than the median boot it would pay again.
+pub fn oracle_params(setup: &SimSetup) -> OracleParams {
+    let cold_s = setup.sim.cold_start_s();
+    OracleParams {
+        lead_s: cold_s * (1.0 + 2.0 * setup.sim.start_jitter) + setup.tick_s,
+        hold_s: cold_s,
+        tick_s: setup.tick_s,
     }
 }

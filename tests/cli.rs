@@ -26,7 +26,9 @@ fn tmp(name: &str) -> PathBuf {
 }
 
 fn shared_trace(rel: &str) -> Option<String> {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/traces").join(rel);
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/traces")
+        .join(rel);
     if p.exists() {
         Some(p.display().to_string())
     } else {
@@ -40,7 +42,16 @@ fn demo_runs_with_no_arguments_and_prints_the_summary() {
     let o = preheat(&["simulate"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let out = stdout(&o);
-    for key in ["cost", "busy-time floor", "zero-wait oracle", "wait p50/p95/p99/max", "SLO attainment", "cold / warm starts", "interrupted jobs", "idle"] {
+    for key in [
+        "cost",
+        "busy-time floor",
+        "zero-wait oracle",
+        "wait p50/p95/p99/max",
+        "SLO attainment",
+        "cold / warm starts",
+        "interrupted jobs",
+        "idle",
+    ] {
         assert!(out.contains(key), "missing {key:?} in:\n{out}");
     }
 }
@@ -48,18 +59,38 @@ fn demo_runs_with_no_arguments_and_prints_the_summary() {
 #[test]
 fn same_seed_gives_identical_bytes_and_other_seed_differs() {
     let (t1, t2, t3) = (tmp("a.csv"), tmp("b.csv"), tmp("c.csv"));
-    let run = |seed: &str, t: &PathBuf| preheat(&["simulate", "--json", "--seed", seed, "--timeline", t.to_str().unwrap()]);
+    let run = |seed: &str, t: &PathBuf| {
+        preheat(&[
+            "simulate",
+            "--json",
+            "--seed",
+            seed,
+            "--timeline",
+            t.to_str().unwrap(),
+        ])
+    };
     let (a, b, c) = (run("7", &t1), run("7", &t2), run("8", &t3));
     assert!(a.status.success() && b.status.success() && c.status.success());
     assert_eq!(a.stdout, b.stdout);
     assert_eq!(std::fs::read(&t1).unwrap(), std::fs::read(&t2).unwrap());
     assert_ne!(std::fs::read(&t1).unwrap(), std::fs::read(&t3).unwrap());
     let json: serde_json::Value = serde_json::from_slice(&a.stdout).unwrap();
-    for key in ["cost_usd", "floor_cost_usd", "oracle_cost_usd", "slo_attainment", "wait_p99_s", "cold_starts"] {
+    for key in [
+        "cost_usd",
+        "floor_cost_usd",
+        "oracle_cost_usd",
+        "slo_attainment",
+        "wait_p99_s",
+        "cold_starts",
+    ] {
         assert!(json.get(key).is_some(), "{key}");
     }
     let header = std::fs::read_to_string(&t1).unwrap();
-    assert!(header.starts_with("t_s,visible,in_flight,desired,running,provisioning,busy,instances,cost_usd"));
+    assert!(
+        header.starts_with(
+            "t_s,visible,in_flight,desired,running,provisioning,busy,instances,cost_usd"
+        )
+    );
 }
 
 #[test]
@@ -75,7 +106,10 @@ fn validate_accepts_the_example_and_lists_every_error() {
     let err = stderr(&o);
     assert!(err.contains("3 problem(s)"), "{err}");
     assert!(err.contains("tick (line 1)"), "{err}");
-    assert!(err.contains("services[0].max_tasks (line 8): 1 is below min_tasks (2)"), "{err}");
+    assert!(
+        err.contains("services[0].max_tasks (line 8): 1 is below min_tasks (2)"),
+        "{err}"
+    );
     assert!(err.contains("services[0].colour: unknown key"), "{err}");
     assert!(stdout(&o).is_empty());
 }
@@ -87,30 +121,58 @@ fn bad_config_never_starts_a_simulation() {
     let o = preheat(&["simulate", "--config", bad.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(1));
     assert!(stdout(&o).is_empty());
-    assert!(stderr(&o).contains("services[0].cluster: is required"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("services[0].cluster: is required"),
+        "{}",
+        stderr(&o)
+    );
     let o = preheat(&["simulate", "--config", "/nonexistent/p.yaml"]);
     assert_eq!(o.status.code(), Some(1));
-    assert!(stderr(&o).contains("cannot read config /nonexistent/p.yaml"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("cannot read config /nonexistent/p.yaml"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 #[test]
 fn bad_trace_line_is_named_with_file_and_line() {
     let t = tmp("bad.csv");
     std::fs::write(&t, "arrival_s,service_s\n0,60\n10,abc\n").unwrap();
-    let o = preheat(&["simulate", "--trace", t.to_str().unwrap(), "--format", "native"]);
+    let o = preheat(&[
+        "simulate",
+        "--trace",
+        t.to_str().unwrap(),
+        "--format",
+        "native",
+    ]);
     assert_eq!(o.status.code(), Some(1));
     let err = stderr(&o);
     assert!(err.contains("bad.csv:3"), "{err}");
-    let o = preheat(&["simulate", "--trace", t.to_str().unwrap(), "--format", "parquet"]);
+    let o = preheat(&[
+        "simulate",
+        "--trace",
+        t.to_str().unwrap(),
+        "--format",
+        "parquet",
+    ]);
     assert_eq!(o.status.code(), Some(1));
-    assert!(stderr(&o).contains("unknown trace format"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("unknown trace format"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 #[test]
 fn bad_flags_are_named() {
     let o = preheat(&["simulate", "--policy", "magic"]);
     assert_eq!(o.status.code(), Some(1));
-    assert!(stderr(&o).contains("unknown policy \"magic\""), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("unknown policy \"magic\""),
+        "{}",
+        stderr(&o)
+    );
     let o = preheat(&["simulate", "--trace", "x.csv", "--window-start", "soon"]);
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("--window-start"), "{}", stderr(&o));
@@ -132,14 +194,52 @@ fn native_trace_round_trip() {
 #[test]
 fn all_five_shared_traces_simulate() {
     let cases: Vec<(&str, Vec<&str>)> = vec![
-        ("pwa-kth-sp2-1996/KTH-SP2-1996-2.1-cln.swf.gz", vec!["--window-start", "6d", "--window-end", "13d", "--service-model", "scale:0.25:60:3600"]),
-        ("pwa-hpc2n-2002/HPC2N-2002-2.1-cln.swf.gz", vec!["--window-end", "7d", "--service-model", "scale:0.1:60:3600"]),
-        ("alibaba-gpu-v2023-openb/openb_pod_list_default.csv", vec!["--window-start", "115d", "--window-end", "120d", "--service-model", "scale:1:60:7200"]),
-        ("azure-llm-inference-2023/AzureLLMInferenceTrace_code.csv", vec!["--window-end", "10m", "--time-scale", "20"]),
-        ("servegen-language-m-small", vec!["--window-end", "1d", "--servegen-rate-scale", "0.00002", "--service-model", "lognormal:120:0.5:10:1800"]),
+        (
+            "pwa-kth-sp2-1996/KTH-SP2-1996-2.1-cln.swf.gz",
+            vec![
+                "--window-start",
+                "6d",
+                "--window-end",
+                "13d",
+                "--service-model",
+                "scale:0.25:60:3600",
+            ],
+        ),
+        (
+            "pwa-hpc2n-2002/HPC2N-2002-2.1-cln.swf.gz",
+            vec!["--window-end", "7d", "--service-model", "scale:0.1:60:3600"],
+        ),
+        (
+            "alibaba-gpu-v2023-openb/openb_pod_list_default.csv",
+            vec![
+                "--window-start",
+                "115d",
+                "--window-end",
+                "120d",
+                "--service-model",
+                "scale:1:60:7200",
+            ],
+        ),
+        (
+            "azure-llm-inference-2023/AzureLLMInferenceTrace_code.csv",
+            vec!["--window-end", "10m", "--time-scale", "20"],
+        ),
+        (
+            "servegen-language-m-small",
+            vec![
+                "--window-end",
+                "1d",
+                "--servegen-rate-scale",
+                "0.00002",
+                "--service-model",
+                "lognormal:120:0.5:10:1800",
+            ],
+        ),
     ];
     for (rel, extra) in cases {
-        let Some(path) = shared_trace(rel) else { continue };
+        let Some(path) = shared_trace(rel) else {
+            continue;
+        };
         let mut args = vec!["simulate", "--json", "--trace", path.as_str()];
         args.extend(extra);
         let o = preheat(&args);
@@ -147,6 +247,9 @@ fn all_five_shared_traces_simulate() {
         let json: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
         let jobs = json["jobs"].as_u64().unwrap();
         assert!(jobs > 10, "{rel}: {jobs} jobs");
-        assert!(json["cost_usd"].as_f64().unwrap() >= json["floor_cost_usd"].as_f64().unwrap(), "{rel}");
+        assert!(
+            json["cost_usd"].as_f64().unwrap() >= json["floor_cost_usd"].as_f64().unwrap(),
+            "{rel}"
+        );
     }
 }

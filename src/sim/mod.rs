@@ -4,6 +4,7 @@
 //! `world` models SQS + ECS + MI; `report` computes the metrics; this file wires a scenario
 //! (service config, cluster model, jobs) to a policy and runs it on a simulated clock.
 
+pub mod charts;
 pub mod report;
 pub mod world;
 
@@ -50,9 +51,56 @@ impl SimSetup {
     }
 }
 
-/// Replay `setup` against `policy`. Same setup, same policy, same seed → same bytes.
-pub fn run(setup: &SimSetup, mut policy: Box<dyn Policy + Send>, record_timeline: bool) -> SimResult {
-    let mut world = SimWorld::new(setup.sim_service(), setup.sim.clone(), &setup.jobs, setup.start_s, record_timeline);
+/// The records of one finished replay, before they are scored against an SLO.
+pub struct RawRun {
+    pub policy: String,
+    pub jobs: Vec<world::JobRecord>,
+    pub instances: Vec<world::InstanceRecord>,
+    pub start_s: f64,
+    pub end_s: f64,
+    pub cold_starts: u64,
+    pub warm_starts: u64,
+    pub busy_kills: u64,
+    pub ticks: u64,
+    pub timeline: Vec<TimelineRow>,
+}
+
+impl RawRun {
+    /// Score the run against a wait SLO of `slo_max_wait_s` (the same run can be judged at
+    /// several SLOs).
+    pub fn summarize(&self, setup: &SimSetup, label: &str, slo_max_wait_s: f64) -> Summary {
+        let oracle = crate::baselines::oracle_cost(
+            &setup.jobs,
+            setup.sim.cold_start_s(),
+            setup.service.price.per_hour_usd(),
+            setup.jobs_per_instance(),
+        );
+        report::summarize(&ReportInput {
+            policy: label,
+            jobs: &self.jobs,
+            instances: &self.instances,
+            end_s: self.end_s,
+            start_s: self.start_s,
+            price_per_hour_usd: setup.service.price.per_hour_usd(),
+            jobs_per_instance: setup.jobs_per_instance(),
+            slo_max_wait_s,
+            oracle_cost_usd: oracle.cost_usd,
+            cold_starts: self.cold_starts,
+            warm_starts: self.warm_starts,
+            busy_tasks_stopped: self.busy_kills,
+        })
+    }
+}
+
+/// Replay `setup` against `policy` and keep the raw records.
+pub fn run_raw(setup: &SimSetup, policy: Box<dyn Policy + Send>, record_timeline: bool) -> RawRun {
+    let mut world = SimWorld::new(
+        setup.sim_service(),
+        setup.sim.clone(),
+        &setup.jobs,
+        setup.start_s,
+        record_timeline,
+    );
     let mut clock = SimClock::new(setup.start_s);
     let name = policy.name().to_string();
     let mut policies = vec![policy];
@@ -60,36 +108,37 @@ pub fn run(setup: &SimSetup, mut policy: Box<dyn Policy + Send>, record_timeline
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .expect("a current-thread tokio runtime needs no OS resources");
-    let stats = rt.block_on(reconcile::run(&mut world, &mut clock, &mut policies, &mut () as &mut dyn LoopObserver, None));
-    policy = policies.pop().expect("one policy in, one out");
-    drop(policy);
+    let stats = rt.block_on(reconcile::run(
+        &mut world,
+        &mut clock,
+        &mut policies,
+        &mut () as &mut dyn LoopObserver,
+        None,
+    ));
     world.close();
-    let oracle = crate::baselines::oracle::oracle_cost(
-        &setup.jobs,
-        setup.sim.cold_start_s(),
-        setup.service.price.per_hour_usd(),
-        setup.jobs_per_instance(),
-    );
-    let jobs = world.jobs().to_vec();
-    let instances = world.instance_records();
-    let summary = report::summarize(&ReportInput {
-        policy: &name,
-        jobs: &jobs,
-        instances: &instances,
-        end_s: world.now_s(),
+    RawRun {
+        policy: name,
+        jobs: world.jobs().to_vec(),
+        instances: world.instance_records(),
         start_s: setup.start_s,
-        price_per_hour_usd: setup.service.price.per_hour_usd(),
-        jobs_per_instance: setup.jobs_per_instance(),
-        slo_max_wait_s: setup.service.slo.max_wait_s,
-        oracle_cost_usd: oracle.cost_usd,
+        end_s: world.now_s(),
         cold_starts: world.cold_starts(),
         warm_starts: world.warm_starts(),
-        busy_tasks_stopped: world.busy_kills(),
-    });
+        busy_kills: world.busy_kills(),
+        ticks: stats.ticks,
+        timeline: std::mem::take(&mut world.timeline),
+    }
+}
+
+/// Replay `setup` against `policy` and score it at the setup's SLO. Same setup, same policy,
+/// same seed → same bytes.
+pub fn run(setup: &SimSetup, policy: Box<dyn Policy + Send>, record_timeline: bool) -> SimResult {
+    let mut raw = run_raw(setup, policy, record_timeline);
+    let summary = raw.summarize(setup, &raw.policy.clone(), setup.service.slo.max_wait_s);
     SimResult {
         summary,
-        timeline: std::mem::take(&mut world.timeline),
-        ticks: stats.ticks,
+        timeline: std::mem::take(&mut raw.timeline),
+        ticks: raw.ticks,
     }
 }
 
@@ -110,14 +159,21 @@ mod tests {
             "flapper"
         }
         fn decide(&mut self, obs: &Observation, now_s: f64) -> Decision {
-            let want = if (now_s / self.period_s) as u64 % 2 == 0 { self.hi } else { 0 };
+            let want = if ((now_s / self.period_s) as u64).is_multiple_of(2) {
+                self.hi
+            } else {
+                0
+            };
             let cur = obs.service.map(|s| s.desired);
             let reason = Reason::new(ReasonCode::Baseline, "flap");
             Decision {
                 actions: if cur == Some(want) {
                     vec![]
                 } else {
-                    vec![Action::SetDesired { desired: want, reason: reason.clone() }]
+                    vec![Action::SetDesired {
+                        desired: want,
+                        reason: reason.clone(),
+                    }]
                 },
                 why: reason,
                 wake_at_s: now_s + 15.0,
@@ -140,13 +196,23 @@ mod tests {
         // Every job completed, or is still waiting/running at the drain limit: none lost.
         assert!(s.completed + s.unstarted <= s.jobs);
         assert!(s.cost_usd >= s.floor_cost_usd * 0.999, "{s:?}");
-        assert!(r.timeline.windows(2).all(|w| w[0].t_s < w[1].t_s && w[0].cost_usd <= w[1].cost_usd + 1e-9));
+        assert!(
+            r.timeline
+                .windows(2)
+                .all(|w| w[0].t_s < w[1].t_s && w[0].cost_usd <= w[1].cost_usd + 1e-9)
+        );
         r.summary
     }
 
     #[test]
     fn conservation_with_protection_no_job_is_interrupted() {
-        let s = check_conservation(&setup(true), Box::new(Flapper { hi: 6, period_s: 1800.0 }));
+        let s = check_conservation(
+            &setup(true),
+            Box::new(Flapper {
+                hi: 6,
+                period_s: 1800.0,
+            }),
+        );
         assert_eq!(s.interrupted_jobs, 0);
         assert_eq!(s.busy_tasks_stopped, 0);
         assert_eq!(s.completed, s.jobs, "{s:?}");
@@ -156,11 +222,23 @@ mod tests {
     fn conservation_without_protection_interrupted_jobs_return_and_finish_once() {
         let setup = setup(false);
         let cfg = setup.sim.clone();
-        let mut world = world::SimWorld::new(setup.sim_service(), cfg, &setup.jobs, setup.start_s, false);
+        let mut world =
+            world::SimWorld::new(setup.sim_service(), cfg, &setup.jobs, setup.start_s, false);
         let mut clock = SimClock::new(setup.start_s);
-        let mut policies: Vec<Box<dyn Policy + Send>> = vec![Box::new(Flapper { hi: 6, period_s: 1800.0 })];
-        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
-        rt.block_on(reconcile::run(&mut world, &mut clock, &mut policies, &mut (), None));
+        let mut policies: Vec<Box<dyn Policy + Send>> = vec![Box::new(Flapper {
+            hi: 6,
+            period_s: 1800.0,
+        })];
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        rt.block_on(reconcile::run(
+            &mut world,
+            &mut clock,
+            &mut policies,
+            &mut (),
+            None,
+        ));
         let jobs = world.jobs();
         let interrupted = jobs.iter().filter(|j| j.interrupted > 0).count();
         assert!(interrupted > 0, "the flapper should interrupt busy workers");
@@ -171,14 +249,23 @@ mod tests {
             }
             assert!(j.end_s.is_none() || j.start_s.is_some());
         }
-        assert_eq!(jobs.iter().filter(|j| j.end_s.is_some()).count(), jobs.len());
+        assert_eq!(
+            jobs.iter().filter(|j| j.end_s.is_some()).count(),
+            jobs.len()
+        );
     }
 
     #[test]
     fn preheat_serves_every_job_and_is_deterministic() {
         let setup = setup(true);
-        let a = check_conservation(&setup, Box::new(crate::decide::Preheat::new(setup.service.clone(), 15.0)));
-        let b = check_conservation(&setup, Box::new(crate::decide::Preheat::new(setup.service.clone(), 15.0)));
+        let a = check_conservation(
+            &setup,
+            Box::new(crate::decide::Preheat::new(setup.service.clone(), 15.0)),
+        );
+        let b = check_conservation(
+            &setup,
+            Box::new(crate::decide::Preheat::new(setup.service.clone(), 15.0)),
+        );
         assert_eq!(a, b);
         assert_eq!(a.completed, a.jobs);
         assert_eq!(a.interrupted_jobs, 0);
@@ -191,18 +278,38 @@ mod tests {
         let cfg = Config::parse(DEFAULT_CONFIG_YAML, "t").unwrap();
         let service = cfg.services[0].clone();
         let jobs = vec![
-            crate::trace::Job { arrival_s: 0.0, service_s: 60.0 },
-            crate::trace::Job { arrival_s: 600.0, service_s: 60.0 },
+            crate::trace::Job {
+                arrival_s: 0.0,
+                service_s: 60.0,
+            },
+            crate::trace::Job {
+                arrival_s: 600.0,
+                service_s: 60.0,
+            },
         ];
         let mk = |sia: i32| {
             let mut sim = cfg.simulation.clone();
             sim.scale_in_after_default_s = sia;
-            SimSetup { service: service.clone(), tick_s: 15.0, sim, jobs: jobs.clone(), start_s: 0.0 }
+            SimSetup {
+                service: service.clone(),
+                tick_s: 15.0,
+                sim,
+                jobs: jobs.clone(),
+                start_s: 0.0,
+            }
         };
         let keep = run(&mk(3600), Box::new(Flapper2), false).summary;
         let drop = run(&mk(0), Box::new(Flapper2), false).summary;
-        assert_eq!((keep.instances_launched, keep.warm_starts), (1, 1), "{keep:?}");
-        assert_eq!((drop.instances_launched, drop.warm_starts), (2, 0), "{drop:?}");
+        assert_eq!(
+            (keep.instances_launched, keep.warm_starts),
+            (1, 1),
+            "{keep:?}"
+        );
+        assert_eq!(
+            (drop.instances_launched, drop.warm_starts),
+            (2, 0),
+            "{drop:?}"
+        );
         assert!(keep.cost_usd > drop.cost_usd);
     }
 
@@ -218,7 +325,14 @@ mod tests {
             let reason = Reason::new(ReasonCode::Baseline, "test");
             let cur = obs.service.map(|s| s.desired);
             Decision {
-                actions: if cur == Some(want) { vec![] } else { vec![Action::SetDesired { desired: want, reason: reason.clone() }] },
+                actions: if cur == Some(want) {
+                    vec![]
+                } else {
+                    vec![Action::SetDesired {
+                        desired: want,
+                        reason: reason.clone(),
+                    }]
+                },
                 why: reason,
                 wake_at_s: now_s + 15.0,
             }

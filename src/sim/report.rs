@@ -75,7 +75,10 @@ pub fn summarize(r: &ReportInput) -> Summary {
         .collect();
     waits.sort_by(f64::total_cmp);
     let n = waits.len();
-    let within = waits.iter().filter(|&&w| w <= r.slo_max_wait_s + 1e-9).count();
+    let within = waits
+        .iter()
+        .filter(|&&w| w <= r.slo_max_wait_s + 1e-9)
+        .count();
     let cost_usd: f64 = r
         .instances
         .iter()
@@ -87,8 +90,8 @@ pub fn summarize(r: &ReportInput) -> Summary {
         .map(|i| i.end_s.unwrap_or(r.end_s) - i.launch_s)
         .sum();
     let busy_s: f64 = r.instances.iter().map(|i| i.busy_s).sum();
-    let floor_cost_usd =
-        r.jobs.iter().map(|j| j.service_s).sum::<f64>() * per_s / f64::from(r.jobs_per_instance.max(1));
+    let floor_cost_usd = r.jobs.iter().map(|j| j.service_s).sum::<f64>() * per_s
+        / f64::from(r.jobs_per_instance.max(1));
     let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { 0.0 };
     Summary {
         policy: r.policy.to_string(),
@@ -104,7 +107,11 @@ pub fn summarize(r: &ReportInput) -> Summary {
         wait_p95_s: percentile(&waits, 95.0),
         wait_p99_s: percentile(&waits, 99.0),
         wait_max_s: waits.last().copied().unwrap_or(0.0),
-        wait_mean_s: if n > 0 { waits.iter().sum::<f64>() / n as f64 } else { 0.0 },
+        wait_mean_s: if n > 0 {
+            waits.iter().sum::<f64>() / n as f64
+        } else {
+            0.0
+        },
         slo_max_wait_s: r.slo_max_wait_s,
         slo_attainment: if n > 0 { within as f64 / n as f64 } else { 1.0 },
         cold_starts: r.cold_starts,
@@ -124,11 +131,29 @@ pub fn render_text(s: &Summary) -> String {
     let mut out = String::new();
     let mut line = |k: &str, v: String| out.push_str(&format!("  {k:<22} {v}\n"));
     line("policy", s.policy.clone());
-    line("jobs", format!("{} ({} completed, {} never started)", s.jobs, s.completed, s.unstarted));
+    line(
+        "jobs",
+        format!(
+            "{} ({} completed, {} never started)",
+            s.jobs, s.completed, s.unstarted
+        ),
+    );
     line("simulated", format!("{:.1} h", s.simulated_hours));
     line("cost", format!("${:.2}", s.cost_usd));
-    line("busy-time floor", format!("${:.2}  (cost / floor = {:.2}×)", s.floor_cost_usd, s.cost_to_floor));
-    line("zero-wait oracle", format!("${:.2}  (cost / oracle = {:.2}×)", s.oracle_cost_usd, s.cost_to_oracle));
+    line(
+        "busy-time floor",
+        format!(
+            "${:.2}  (cost / floor = {:.2}×)",
+            s.floor_cost_usd, s.cost_to_floor
+        ),
+    );
+    line(
+        "zero-wait oracle",
+        format!(
+            "${:.2}  (cost / oracle = {:.2}×)",
+            s.oracle_cost_usd, s.cost_to_oracle
+        ),
+    );
     line(
         "wait p50/p95/p99/max",
         format!(
@@ -141,12 +166,31 @@ pub fn render_text(s: &Summary) -> String {
     );
     line(
         "SLO attainment",
-        format!("{:.2}% of jobs started within {}", s.slo_attainment * 100.0, fmt_s(s.slo_max_wait_s)),
+        format!(
+            "{:.2}% of jobs started within {}",
+            s.slo_attainment * 100.0,
+            fmt_s(s.slo_max_wait_s)
+        ),
     );
-    line("cold / warm starts", format!("{} / {}", s.cold_starts, s.warm_starts));
-    line("interrupted jobs", format!("{} ({} busy tasks stopped)", s.interrupted_jobs, s.busy_tasks_stopped));
+    line(
+        "cold / warm starts",
+        format!("{} / {}", s.cold_starts, s.warm_starts),
+    );
+    line(
+        "interrupted jobs",
+        format!(
+            "{} ({} busy tasks stopped)",
+            s.interrupted_jobs, s.busy_tasks_stopped
+        ),
+    );
     line("instances launched", s.instances_launched.to_string());
-    line("instance-hours", format!("{:.2} ({:.2} idle)", s.instance_hours, s.idle_instance_hours));
+    line(
+        "instance-hours",
+        format!(
+            "{:.2} ({:.2} idle)",
+            s.instance_hours, s.idle_instance_hours
+        ),
+    );
     out
 }
 
@@ -167,11 +211,34 @@ mod tests {
     #[test]
     fn cost_floor_and_attainment() {
         let jobs = [
-            JobRecord { arrival_s: 0.0, service_s: 1800.0, start_s: Some(0.0), end_s: Some(1800.0), interrupted: 0 },
-            JobRecord { arrival_s: 0.0, service_s: 1800.0, start_s: Some(600.0), end_s: Some(2400.0), interrupted: 1 },
-            JobRecord { arrival_s: 100.0, service_s: 60.0, start_s: None, end_s: None, interrupted: 0 },
+            JobRecord {
+                arrival_s: 0.0,
+                service_s: 1800.0,
+                start_s: Some(0.0),
+                end_s: Some(1800.0),
+                interrupted: 0,
+            },
+            JobRecord {
+                arrival_s: 0.0,
+                service_s: 1800.0,
+                start_s: Some(600.0),
+                end_s: Some(2400.0),
+                interrupted: 1,
+            },
+            JobRecord {
+                arrival_s: 100.0,
+                service_s: 60.0,
+                start_s: None,
+                end_s: None,
+                interrupted: 0,
+            },
         ];
-        let inst = [InstanceRecord { launch_s: 0.0, ready_s: 0.0, end_s: Some(3600.0), busy_s: 2400.0 }];
+        let inst = [InstanceRecord {
+            launch_s: 0.0,
+            ready_s: 0.0,
+            end_s: Some(3600.0),
+            busy_s: 2400.0,
+        }];
         let s = summarize(&ReportInput {
             policy: "t",
             jobs: &jobs,

@@ -165,7 +165,13 @@ pub struct SimWorld {
 
 impl SimWorld {
     /// `jobs` must be sorted by arrival; times are on the same clock as `start_s`.
-    pub fn new(p: SimService, sim: SimConfig, jobs: &[Job], start_s: f64, record_timeline: bool) -> Self {
+    pub fn new(
+        p: SimService,
+        sim: SimConfig,
+        jobs: &[Job],
+        start_s: f64,
+        record_timeline: bool,
+    ) -> Self {
         let last_arrival = jobs.last().map_or(start_s, |j| j.arrival_s);
         let sia = p.initial_scale_in_after_s;
         SimWorld {
@@ -249,7 +255,11 @@ impl SimWorld {
     }
 
     fn in_flight(&self) -> u64 {
-        self.active.iter().map(|&t| self.tasks[t].jobs.len() as u64).sum::<u64>() + self.returning
+        self.active
+            .iter()
+            .map(|&t| self.tasks[t].jobs.len() as u64)
+            .sum::<u64>()
+            + self.returning
     }
 
     fn depth(&self) -> QueueDepth {
@@ -298,7 +308,10 @@ impl SimWorld {
                     .active
                     .iter()
                     .copied()
-                    .filter(|&t| self.tasks[t].instance == i && self.tasks[t].state == TaskState::Provisioning)
+                    .filter(|&t| {
+                        self.tasks[t].instance == i
+                            && self.tasks[t].state == TaskState::Provisioning
+                    })
                     .collect();
                 for t in waiting {
                     self.tasks[t].state = TaskState::Pending;
@@ -371,8 +384,12 @@ impl SimWorld {
     /// Hand visible jobs to running tasks with free slots (lowest task id first).
     fn dispatch(&mut self) {
         while !self.queue.is_empty() {
-            let Some(&t) = self.idle.iter().next() else { break };
-            let Some(j) = self.queue.pop_front() else { break };
+            let Some(&t) = self.idle.iter().next() else {
+                break;
+            };
+            let Some(j) = self.queue.pop_front() else {
+                break;
+            };
             let now = self.now_s;
             if self.jobs[j].start_s.is_none() {
                 self.jobs[j].start_s = Some(now);
@@ -411,7 +428,8 @@ impl SimWorld {
             inst.rec.ready_s = now;
         }
         self.live_instances -= 1;
-        self.terminated_cost_usd += (now - inst.rec.launch_s).max(60.0) * self.p.price_per_hour_usd / 3600.0;
+        self.terminated_cost_usd +=
+            (now - inst.rec.launch_s).max(60.0) * self.p.price_per_hour_usd / 3600.0;
     }
 
     /// Start one task: on a ready instance with a free slot (warm), on a launching one, or on a
@@ -504,7 +522,11 @@ impl SimWorld {
             .active
             .iter()
             .filter(|&&t| self.tasks[t].jobs.is_empty())
-            .min_by(|&&a, &&b| self.tasks[a].idle_since_s.total_cmp(&self.tasks[b].idle_since_s));
+            .min_by(|&&a, &&b| {
+                self.tasks[a]
+                    .idle_since_s
+                    .total_cmp(&self.tasks[b].idle_since_s)
+            });
         if let Some(&t) = idle {
             return Some(t);
         }
@@ -589,7 +611,8 @@ impl SimWorld {
                     started_at_s: t.started_s,
                     cold: Some(t.cold),
                     busy: Some(is_busy),
-                    idle_since_s: (!is_busy && t.state == TaskState::Running).then_some(t.idle_since_s),
+                    idle_since_s: (!is_busy && t.state == TaskState::Running)
+                        .then_some(t.idle_since_s),
                 }
             })
             .collect();
@@ -642,7 +665,12 @@ impl World for SimWorld {
         self.observation()
     }
 
-    async fn apply(&mut self, _service: usize, actions: &[Action], now_s: f64) -> Result<(), ApplyError> {
+    async fn apply(
+        &mut self,
+        _service: usize,
+        actions: &[Action],
+        now_s: f64,
+    ) -> Result<(), ApplyError> {
         self.advance_to(now_s);
         for a in actions {
             match a {

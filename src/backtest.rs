@@ -1,0 +1,795 @@
+//! `preheat backtest`: every scenario × every policy, with each baseline's real knobs swept, so
+//! preheat is compared with each peer at its best rather than at one default.
+//!
+//! A scenario file (`config/scenarios.yaml`) names a trace, how its rows become GPU-worker jobs,
+//! and the SLOs to judge at. Most baselines do not depend on the SLO, so each runs once per
+//! scenario and is scored at every SLO; preheat and target tracking (whose documented target is
+//! wait ÷ service time) run once per SLO. Runs go on
+//! both cores (rayon) with progress on stderr. Results: markdown tables, JSON, and SVG charts
+//! (`sim::charts`). Verdicts against the targets are computed, never written by hand.
+
+use crate::baselines::{
+    BaselineCommon, Keda, KedaParams, KeepAlive, KeepAliveParams, Oracle, StaticN, StaticParams,
+    Step, StepParams, TargetTracking, TargetTrackingParams,
+};
+use crate::config::{Config, ServiceConfig, Slo, fmt_s};
+use crate::decide::Preheat;
+use crate::model::Policy;
+use crate::sim::report::Summary;
+use crate::sim::world::TimelineRow;
+use crate::sim::{self, SimSetup};
+use crate::trace::{self, ServiceModel, TraceFormat, TraceOptions};
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+#[derive(Debug, thiserror::Error)]
+pub enum BacktestError {
+    #[error("cannot read scenario file {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path}: not a valid scenario file: {message}")]
+    Parse { path: String, message: String },
+    #[error("{path}: scenario {name:?}: {message}")]
+    Scenario {
+        path: String,
+        name: String,
+        message: String,
+    },
+    #[error("scenario {name:?}: {source}")]
+    Trace {
+        name: String,
+        source: trace::TraceError,
+    },
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ScenarioFile {
+    /// Policy + cluster defaults every scenario starts from (relative to the scenario file).
+    base_config: String,
+    scenarios: Vec<RawScenario>,
+}
+
+#[derive(Debug, Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+struct RawScenario {
+    name: String,
+    description: String,
+    trace: RawTrace,
+    /// SLOs to judge at: name → {max_wait, attainment}.
+    slos: Vec<RawSlo>,
+    max_tasks: Option<u32>,
+}
+
+#[derive(Debug, Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+struct RawTrace {
+    path: String,
+    format: String,
+    window_start: Option<String>,
+    window_end: Option<String>,
+    time_scale: Option<f64>,
+    service: Option<String>,
+    servegen_rate_scale: Option<f64>,
+    max_jobs: Option<usize>,
+}
+
+#[derive(Debug, Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+struct RawSlo {
+    name: String,
+    max_wait: String,
+    attainment: f64,
+}
+
+/// One scenario ready to run.
+#[derive(Debug, Clone)]
+pub struct Scenario {
+    pub name: String,
+    pub description: String,
+    pub setup: SimSetup,
+    pub slos: Vec<(String, Slo)>,
+    pub trace_note: String,
+}
+
+fn dur(path: &str, name: &str, field: &str, v: &str) -> Result<f64, BacktestError> {
+    humantime::parse_duration(v.trim())
+        .map(|d| d.as_secs_f64())
+        .map_err(|e| BacktestError::Scenario {
+            path: path.into(),
+            name: name.into(),
+            message: format!("{field} {v:?} is not a duration ({e}); write e.g. 6d or 90m"),
+        })
+}
+
+/// Load and check every scenario (and its trace) before any run starts.
+pub fn load_scenarios(file: &Path, only: Option<&str>) -> Result<Vec<Scenario>, BacktestError> {
+    let shown = file.display().to_string();
+    let text = std::fs::read_to_string(file).map_err(|source| BacktestError::Read {
+        path: shown.clone(),
+        source,
+    })?;
+    let raw: ScenarioFile = serde_saphyr::from_str(&text).map_err(|e| BacktestError::Parse {
+        path: shown.clone(),
+        message: e.to_string(),
+    })?;
+    let dir = file.parent().unwrap_or(Path::new("."));
+    let base = Config::load(&dir.join(&raw.base_config))?;
+    let mut out = Vec::new();
+    for rs in raw.scenarios {
+        if only.is_some_and(|o| o != rs.name) {
+            continue;
+        }
+        let bad = |m: String| BacktestError::Scenario {
+            path: shown.clone(),
+            name: rs.name.clone(),
+            message: m,
+        };
+        let format: TraceFormat = rs
+            .trace
+            .format
+            .parse()
+            .map_err(|e: trace::TraceError| bad(e.to_string()))?;
+        let mut opts = TraceOptions {
+            format: Some(format),
+            seed: base.simulation.seed,
+            ..TraceOptions::default()
+        };
+        if let Some(w) = &rs.trace.window_start {
+            opts.window_start_s = Some(dur(&shown, &rs.name, "trace.window_start", w)?);
+        }
+        if let Some(w) = &rs.trace.window_end {
+            opts.window_end_s = Some(dur(&shown, &rs.name, "trace.window_end", w)?);
+        }
+        if let Some(t) = rs.trace.time_scale {
+            opts.time_scale = t;
+        }
+        if let Some(s) = &rs.trace.service {
+            opts.service = s.parse::<ServiceModel>().map_err(|e| bad(e.to_string()))?;
+        }
+        if let Some(r) = rs.trace.servegen_rate_scale {
+            opts.servegen_rate_scale = r;
+        }
+        opts.max_jobs = rs.trace.max_jobs;
+        let trace_path = dir.join(&rs.trace.path);
+        let tr = trace::load_trace(&trace_path, &opts).map_err(|source| BacktestError::Trace {
+            name: rs.name.clone(),
+            source,
+        })?;
+        let mut service: ServiceConfig = base.services[0].clone();
+        if let Some(m) = rs.max_tasks {
+            service.max_tasks = m;
+        }
+        let mut slos = Vec::new();
+        for s in &rs.slos {
+            let max_wait_s = dur(
+                &shown,
+                &rs.name,
+                &format!("slos.{}.max_wait", s.name),
+                &s.max_wait,
+            )?;
+            if !(0.5..=0.9999).contains(&s.attainment) {
+                return Err(bad(format!(
+                    "slos.{}.attainment {} is out of range (0.5 to 0.9999)",
+                    s.name, s.attainment
+                )));
+            }
+            slos.push((
+                s.name.clone(),
+                Slo {
+                    max_wait_s,
+                    attainment: s.attainment,
+                },
+            ));
+        }
+        if slos.is_empty() {
+            return Err(bad("needs at least one SLO under `slos`".into()));
+        }
+        service.slo = slos[0].1.clone();
+        let setup = SimSetup::from_trace(service, base.tick_s, base.simulation.clone(), &tr);
+        let trace_note = format!(
+            "{} jobs from {} ({})",
+            tr.jobs.len(),
+            rs.trace.path,
+            format.name()
+        );
+        out.push(Scenario {
+            name: rs.name.clone(),
+            description: rs.description.clone(),
+            setup,
+            slos,
+            trace_note,
+        });
+    }
+    if out.is_empty() {
+        return Err(BacktestError::Parse {
+            path: shown,
+            message: match only {
+                Some(o) => format!("no scenario named {o:?}"),
+                None => "no scenarios".into(),
+            },
+        });
+    }
+    Ok(out)
+}
+
+/// A policy family and one setting of its knobs.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Variant {
+    pub family: String,
+    pub label: String,
+    /// The documented-default configuration of its family.
+    pub is_default: bool,
+    #[serde(skip)]
+    knob: Knob,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Knob {
+    Preheat,
+    Oracle,
+    Keda { queue_length: u32, min: u32 },
+    TargetTracking { target: f64 },
+    Step { msgs_per_step: u32 },
+    KeepAlive { keep_s: f64 },
+    Static { n: u32 },
+}
+
+/// Target tracking's configurations for one SLO: its documented target T = acceptable wait ÷
+/// mean service time (the default), and a grid around it. Unlike the other baselines its default
+/// depends on the SLO, so it runs once per SLO.
+pub fn sweep_for_slo(setup: &SimSetup, slo: &Slo) -> Vec<Variant> {
+    let documented =
+        TargetTrackingParams::for_slo(slo.max_wait_s, setup.service.estimates.service_s)
+            .target_backlog_per_task;
+    let mut targets = vec![documented];
+    for t in [0.25, 0.5, 1.0, 2.0, 4.0] {
+        if (t - documented).abs() > 1e-9 {
+            targets.push(t);
+        }
+    }
+    targets
+        .into_iter()
+        .enumerate()
+        .map(|(i, t)| Variant {
+            family: "target-tracking".into(),
+            label: if i == 0 {
+                format!("target-tracking T={t:.3} (wait/S)")
+            } else {
+                format!("target-tracking T={t}")
+            },
+            is_default: i == 0,
+            knob: Knob::TargetTracking { target: t },
+        })
+        .collect()
+}
+
+/// Every SLO-independent baseline configuration to sweep for `setup` (its knobs, PEERS.md §9).
+pub fn sweep(setup: &SimSetup) -> Vec<Variant> {
+    let max = setup.service.max_tasks;
+    let mut v = vec![Variant {
+        family: "oracle".into(),
+        label: "oracle (clairvoyant)".into(),
+        is_default: true,
+        knob: Knob::Oracle,
+    }];
+    for q in [1u32, 2, 5, 10] {
+        for min in [0u32, 1, 2, 4] {
+            if min <= max {
+                v.push(Variant {
+                    family: "keda".into(),
+                    label: format!("keda queueLength={q} min={min}"),
+                    is_default: q == 5 && min == 0,
+                    knob: Knob::Keda {
+                        queue_length: q,
+                        min,
+                    },
+                });
+            }
+        }
+    }
+    for m in [1u32, 5, 10] {
+        v.push(Variant {
+            family: "step".into(),
+            label: format!("step {m} msgs/step"),
+            is_default: m == 10,
+            knob: Knob::Step { msgs_per_step: m },
+        });
+    }
+    for k in [120.0, 300.0, 600.0, 1200.0, 2400.0, 3600.0] {
+        v.push(Variant {
+            family: "keep-alive".into(),
+            label: format!("keep-alive K={}", fmt_s(k)),
+            is_default: k == 600.0,
+            knob: Knob::KeepAlive { keep_s: k },
+        });
+    }
+    // Static: the documented sizing (the zero-wait peak) and a grid of smaller levels.
+    let peak_n = StaticParams::sized_for_peak(&setup.jobs, setup.service.jobs_per_task)
+        .n
+        .min(max);
+    let mut ns: Vec<u32> = [1u32, 2, 3, 4, 6, 8, 12, 16, 24, 32]
+        .into_iter()
+        .filter(|&n| n < peak_n)
+        .collect();
+    ns.push(peak_n);
+    for n in ns {
+        let is_default = n == peak_n;
+        let label = if is_default {
+            format!("static N={n} (peak)")
+        } else {
+            format!("static N={n}")
+        };
+        v.push(Variant {
+            family: "static".into(),
+            label,
+            is_default,
+            knob: Knob::Static { n },
+        });
+    }
+    v
+}
+
+fn build(variant: &Variant, setup: &SimSetup) -> Box<dyn Policy + Send> {
+    let common = BaselineCommon {
+        min_tasks: 0,
+        max_tasks: setup.service.max_tasks,
+        jobs_per_task: setup.service.jobs_per_task,
+    };
+    match &variant.knob {
+        Knob::Preheat => Box::new(Preheat::new(setup.service.clone(), setup.tick_s)),
+        Knob::Oracle => Box::new(Oracle::new(
+            &setup.jobs,
+            crate::scenario::oracle_params(setup),
+            common,
+        )),
+        Knob::Keda { queue_length, min } => Box::new(Keda::new(
+            KedaParams {
+                queue_length: *queue_length,
+                min_replica_count: *min,
+                ..KedaParams::default()
+            },
+            common,
+        )),
+        Knob::TargetTracking { target } => Box::new(TargetTracking::new(
+            TargetTrackingParams::with_target(*target),
+            common,
+        )),
+        Knob::Step { msgs_per_step } => Box::new(Step::new(
+            StepParams {
+                msgs_per_step: *msgs_per_step,
+                max_step_tasks: setup.service.max_tasks,
+                ..StepParams::default()
+            },
+            common,
+        )),
+        Knob::KeepAlive { keep_s } => Box::new(KeepAlive::new(
+            KeepAliveParams {
+                keep_alive_s: *keep_s,
+                ..KeepAliveParams::default()
+            },
+            common,
+        )),
+        Knob::Static { n } => Box::new(StaticN::new(
+            StaticParams {
+                n: *n,
+                ..StaticParams::default()
+            },
+            common,
+        )),
+    }
+}
+
+/// One result row: a variant scored at one SLO.
+#[derive(Debug, Clone, Serialize)]
+pub struct Row {
+    pub variant: Variant,
+    pub summary: Summary,
+}
+
+/// Verdicts for one scenario at one SLO.
+#[derive(Debug, Clone, Serialize)]
+pub struct Verdict {
+    pub never_behind: bool,
+    /// The cheapest swept baseline reaching at least preheat's attainment, if any.
+    pub cheapest_comparable: Option<String>,
+    pub cheapest_comparable_cost_usd: Option<f64>,
+    /// For strict SLOs: preheat's cost ÷ the cheapest baseline reaching ≥ 99%.
+    pub strict_ratio: Option<f64>,
+    pub strict_target_met: Option<bool>,
+    pub note: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SloResult {
+    pub slo_name: String,
+    pub slo: Slo,
+    pub rows: Vec<Row>,
+    pub verdict: Verdict,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ScenarioResult {
+    pub name: String,
+    pub description: String,
+    pub trace: String,
+    pub per_slo: Vec<SloResult>,
+}
+
+fn verdict(rows: &[Row], slo: &Slo) -> Verdict {
+    let pre = rows
+        .iter()
+        .find(|r| r.variant.family == "preheat")
+        .map(|r| &r.summary)
+        .expect("preheat row");
+    let baselines = || {
+        rows.iter()
+            .filter(|r| r.variant.family != "preheat" && r.variant.family != "oracle")
+    };
+    let comparable = baselines()
+        .filter(|r| r.summary.slo_attainment >= pre.slo_attainment)
+        .min_by(|a, b| a.summary.cost_usd.total_cmp(&b.summary.cost_usd));
+    let never_behind = comparable.is_none_or(|c| pre.cost_usd <= c.summary.cost_usd);
+    let strict = slo.max_wait_s < 210.0;
+    let best99 = baselines()
+        .filter(|r| r.summary.slo_attainment >= 0.99)
+        .min_by(|a, b| a.summary.cost_usd.total_cmp(&b.summary.cost_usd));
+    let (strict_ratio, strict_target_met, note) = if !strict {
+        (
+            None,
+            None,
+            "loose SLO: the target is to match the best reactive configuration".to_string(),
+        )
+    } else {
+        match best99 {
+            None => (
+                None,
+                None,
+                "no swept baseline reaches 99% within this SLO, so the 0.70× target has no reference".to_string(),
+            ),
+            Some(b) => {
+                let ratio = pre.cost_usd / b.summary.cost_usd;
+                let met = pre.slo_attainment >= 0.99 && ratio <= 0.70;
+                let note = if pre.slo_attainment < 0.99 {
+                    format!(
+                        "preheat reaches {:.2}% (< 99%); cheapest ≥ 99% baseline is {} at ${:.2}",
+                        pre.slo_attainment * 100.0,
+                        b.variant.label,
+                        b.summary.cost_usd
+                    )
+                } else {
+                    format!("vs {} at ${:.2}", b.variant.label, b.summary.cost_usd)
+                };
+                (Some(ratio), Some(met), note)
+            }
+        }
+    };
+    Verdict {
+        never_behind,
+        cheapest_comparable: comparable.map(|c| c.variant.label.clone()),
+        cheapest_comparable_cost_usd: comparable.map(|c| c.summary.cost_usd),
+        strict_ratio,
+        strict_target_met,
+        note,
+    }
+}
+
+/// Run every scenario × variant (× SLO for preheat) on all cores.
+pub fn run_all(scenarios: &[Scenario], progress: bool) -> Vec<ScenarioResult> {
+    // (scenario, variant, Some(slo index) for preheat / None for SLO-independent baselines)
+    let mut jobs: Vec<(usize, Variant, Option<usize>)> = Vec::new();
+    for (si, sc) in scenarios.iter().enumerate() {
+        for (k, (_, slo)) in sc.slos.iter().enumerate() {
+            jobs.push((
+                si,
+                Variant {
+                    family: "preheat".into(),
+                    label: "preheat".into(),
+                    is_default: true,
+                    knob: Knob::Preheat,
+                },
+                Some(k),
+            ));
+            for v in sweep_for_slo(&sc.setup, slo) {
+                jobs.push((si, v, Some(k)));
+            }
+        }
+        for v in sweep(&sc.setup) {
+            jobs.push((si, v, None));
+        }
+    }
+    // Longest traces first so the two cores finish together.
+    jobs.sort_by_key(|(si, _, _)| std::cmp::Reverse(scenarios[*si].setup.jobs.len()));
+    let total = jobs.len();
+    let done = AtomicUsize::new(0);
+    let results: Vec<(usize, Option<usize>, Variant, Vec<Summary>)> = jobs
+        .into_par_iter()
+        .map(|(si, variant, slo_k)| {
+            let sc = &scenarios[si];
+            let mut setup = sc.setup.clone();
+            if let Some(k) = slo_k {
+                setup.service.slo = sc.slos[k].1.clone();
+            }
+            let policy = build(&variant, &setup);
+            let raw = sim::run_raw(&setup, policy, false);
+            let summaries = sc
+                .slos
+                .iter()
+                .map(|(_, slo)| raw.summarize(&setup, variant.label.as_str(), slo.max_wait_s))
+                .collect();
+            let n = done.fetch_add(1, Ordering::Relaxed) + 1;
+            if progress {
+                eprintln!("[{n:>3}/{total}] {:<22} {}", sc.name, variant.label);
+            }
+            (si, slo_k, variant, summaries)
+        })
+        .collect();
+    scenarios
+        .iter()
+        .enumerate()
+        .map(|(si, sc)| {
+            let per_slo = sc
+                .slos
+                .iter()
+                .enumerate()
+                .map(|(k, (name, slo))| {
+                    let mut rows: Vec<Row> = results
+                        .iter()
+                        .filter(|(s, sk, _, _)| *s == si && (sk.is_none() || *sk == Some(k)))
+                        .map(|(_, _, v, sums)| Row {
+                            variant: v.clone(),
+                            summary: sums[k].clone(),
+                        })
+                        .collect();
+                    rows.sort_by(|a, b| {
+                        family_rank(&a.variant.family)
+                            .cmp(&family_rank(&b.variant.family))
+                            .then(a.variant.label.cmp(&b.variant.label))
+                    });
+                    let verdict = verdict(&rows, slo);
+                    SloResult {
+                        slo_name: name.clone(),
+                        slo: slo.clone(),
+                        rows,
+                        verdict,
+                    }
+                })
+                .collect();
+            ScenarioResult {
+                name: sc.name.clone(),
+                description: sc.description.clone(),
+                trace: sc.trace_note.clone(),
+                per_slo,
+            }
+        })
+        .collect()
+}
+
+fn family_rank(f: &str) -> u8 {
+    match f {
+        "preheat" => 0,
+        "oracle" => 1,
+        "keda" => 2,
+        "target-tracking" => 3,
+        "step" => 4,
+        "keep-alive" => 5,
+        _ => 6,
+    }
+}
+
+/// Per family: its default row, and its cheapest row reaching at least preheat's attainment.
+fn table_rows(r: &SloResult) -> Vec<(&Row, &'static str)> {
+    let pre_att = r
+        .rows
+        .iter()
+        .find(|x| x.variant.family == "preheat")
+        .map_or(0.0, |x| x.summary.slo_attainment);
+    let mut out: Vec<(&Row, &'static str)> = Vec::new();
+    for row in &r.rows {
+        if row.variant.family == "preheat" || row.variant.family == "oracle" {
+            out.push((row, ""));
+        }
+    }
+    let mut families: Vec<&str> = r.rows.iter().map(|x| x.variant.family.as_str()).collect();
+    families.dedup();
+    for fam in families {
+        if fam == "preheat" || fam == "oracle" {
+            continue;
+        }
+        let in_fam = || r.rows.iter().filter(move |x| x.variant.family == fam);
+        if let Some(d) = in_fam().find(|x| x.variant.is_default) {
+            out.push((d, "default"));
+        }
+        let best = in_fam()
+            .filter(|x| x.summary.slo_attainment >= pre_att)
+            .min_by(|a, b| a.summary.cost_usd.total_cmp(&b.summary.cost_usd));
+        match best {
+            Some(b) if !b.variant.is_default => out.push((b, "cheapest ≥ preheat's attainment")),
+            Some(_) => {}
+            None => {
+                if let Some(top) = in_fam().max_by(|a, b| {
+                    a.summary
+                        .slo_attainment
+                        .total_cmp(&b.summary.slo_attainment)
+                        .then(b.summary.cost_usd.total_cmp(&a.summary.cost_usd))
+                }) && !top.variant.is_default
+                {
+                    out.push((top, "best attainment in sweep"));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The results as markdown: one table per scenario and SLO, then the verdicts.
+pub fn render_markdown(results: &[ScenarioResult]) -> String {
+    let mut md = String::new();
+    md.push_str("| scenario | SLO | never behind | strict target (≤ 0.70× cheapest ≥ 99%) |\n|---|---|---|---|\n");
+    for sc in results {
+        for r in &sc.per_slo {
+            let v = &r.verdict;
+            md.push_str(&format!(
+                "| {} | {} ({:.0}% ≤ {}) | {} | {} |\n",
+                sc.name,
+                r.slo_name,
+                r.slo.attainment * 100.0,
+                fmt_s(r.slo.max_wait_s),
+                if v.never_behind { "yes" } else { "**no**" },
+                match (v.strict_target_met, v.strict_ratio) {
+                    (Some(m), Some(x)) => format!(
+                        "{} ({x:.2}×; {})",
+                        if m { "met" } else { "**missed**" },
+                        v.note
+                    ),
+                    _ => format!("n/a ({})", v.note),
+                }
+            ));
+        }
+    }
+    for sc in results {
+        md.push_str(&format!(
+            "\n### {}\n\n{} — {}\n",
+            sc.name, sc.description, sc.trace
+        ));
+        for r in &sc.per_slo {
+            let pre = r
+                .rows
+                .iter()
+                .find(|x| x.variant.family == "preheat")
+                .map(|x| &x.summary);
+            md.push_str(&format!(
+                "\n**SLO {}: {:.0}% of jobs start within {}.** Floor (busy time) ${:.2}; zero-wait oracle ${:.2}",
+                r.slo_name,
+                r.slo.attainment * 100.0,
+                fmt_s(r.slo.max_wait_s),
+                pre.map_or(0.0, |p| p.floor_cost_usd),
+                pre.map_or(0.0, |p| p.oracle_cost_usd),
+            ));
+            if let Some(p) = pre {
+                md.push_str(&format!(
+                    "; preheat = {:.2}× floor, {:.2}× oracle",
+                    p.cost_to_floor, p.cost_to_oracle
+                ));
+            }
+            md.push_str(".\n\n| policy | which | cost $ | × preheat | × oracle | p50 | p95 | p99 | attainment | cold starts | interrupted |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+            let pre_cost = pre.map_or(0.0, |p| p.cost_usd);
+            for (row, why) in table_rows(r) {
+                let s = &row.summary;
+                md.push_str(&format!(
+                    "| {} | {} | {:.2} | {:.2} | {:.2} | {} | {} | {} | {:.2}% | {} | {} |\n",
+                    row.variant.label,
+                    why,
+                    s.cost_usd,
+                    if pre_cost > 0.0 {
+                        s.cost_usd / pre_cost
+                    } else {
+                        0.0
+                    },
+                    s.cost_to_oracle,
+                    fmt_s(s.wait_p50_s),
+                    fmt_s(s.wait_p95_s),
+                    fmt_s(s.wait_p99_s),
+                    s.slo_attainment * 100.0,
+                    s.cold_starts,
+                    s.interrupted_jobs
+                ));
+            }
+        }
+    }
+    md
+}
+
+/// Timelines for the charts: preheat and the strongest comparable baseline at one SLO.
+pub fn timelines(sc: &Scenario, r: &SloResult) -> Vec<(String, Vec<TimelineRow>)> {
+    let mut setup = sc.setup.clone();
+    setup.service.slo = r.slo.clone();
+    let mut out = Vec::new();
+    let pre = Variant {
+        family: "preheat".into(),
+        label: "preheat".into(),
+        is_default: true,
+        knob: Knob::Preheat,
+    };
+    out.push((
+        "preheat".to_string(),
+        sim::run(&setup, build(&pre, &setup), true).timeline,
+    ));
+    let strongest = r
+        .verdict
+        .cheapest_comparable
+        .as_ref()
+        .and_then(|l| r.rows.iter().find(|x| &x.variant.label == l))
+        .or_else(|| {
+            r.rows
+                .iter()
+                .filter(|x| x.variant.family != "preheat" && x.variant.family != "oracle")
+                .max_by(|a, b| {
+                    a.summary
+                        .slo_attainment
+                        .total_cmp(&b.summary.slo_attainment)
+                        .then(b.summary.cost_usd.total_cmp(&a.summary.cost_usd))
+                })
+        });
+    if let Some(b) = strongest {
+        out.push((
+            b.variant.label.clone(),
+            sim::run(&setup, build(&b.variant, &setup), true).timeline,
+        ));
+    }
+    out
+}
+
+/// Where the outputs go.
+pub struct Outputs {
+    pub dir: PathBuf,
+}
+
+impl Outputs {
+    pub fn write(&self, name: &str, contents: &[u8]) -> Result<PathBuf, BacktestError> {
+        std::fs::create_dir_all(&self.dir).map_err(|source| BacktestError::Write {
+            path: self.dir.display().to_string(),
+            source,
+        })?;
+        let p = self.dir.join(name);
+        std::fs::write(&p, contents).map_err(|source| BacktestError::Write {
+            path: p.display().to_string(),
+            source,
+        })?;
+        Ok(p)
+    }
+}
+
+/// Replace the text between `<!-- backtest:begin -->` and `<!-- backtest:end -->` in `readme`.
+pub fn update_readme(readme: &Path, md: &str) -> Result<bool, BacktestError> {
+    let shown = readme.display().to_string();
+    let text = std::fs::read_to_string(readme).map_err(|source| BacktestError::Read {
+        path: shown.clone(),
+        source,
+    })?;
+    const B: &str = "<!-- backtest:begin -->";
+    const E: &str = "<!-- backtest:end -->";
+    let (Some(b), Some(e)) = (text.find(B), text.find(E)) else {
+        return Ok(false);
+    };
+    if e < b {
+        return Ok(false);
+    }
+    let new = format!("{}{B}\n{md}{}", &text[..b], &text[e..]);
+    std::fs::write(readme, new).map_err(|source| BacktestError::Write {
+        path: shown,
+        source,
+    })?;
+    Ok(true)
+}
