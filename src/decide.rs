@@ -31,6 +31,9 @@ pub struct CoreState {
     last_obs_s: Option<f64>,
     last_counters: Option<Counters>,
     last_depth: Option<QueueDepth>,
+    /// Since when jobs have been waiting without a break: the oldest waiting job is at most
+    /// this old (SQS gives its age only through CloudWatch).
+    backlog_since_s: Option<f64>,
     /// Recent raw targets, for the scale-in hold.
     recent: VecDeque<(f64, u32)>,
     last_desired: Option<u32>,
@@ -46,6 +49,7 @@ impl CoreState {
             last_obs_s: None,
             last_counters: None,
             last_depth: None,
+            backlog_since_s: None,
             recent: VecDeque::new(),
             last_desired: None,
             last_scale_in_after_write_s: None,
@@ -106,8 +110,13 @@ fn learn(cfg: &ServiceConfig, st: &mut CoreState, obs: &Observation, now_s: f64)
     if obs.counters.is_some() {
         st.last_counters = obs.counters;
     }
-    if obs.queue.is_some() {
-        st.last_depth = obs.queue;
+    if let Some(q) = obs.queue {
+        st.last_depth = Some(q);
+        st.backlog_since_s = match (q.backlog(), st.backlog_since_s) {
+            (0, _) => None,
+            (_, Some(t)) => Some(t),
+            (_, None) => Some(now_s),
+        };
     }
     if obs.queue.is_some() || obs.counters.is_some() {
         st.last_obs_s = Some(now_s);
@@ -122,6 +131,7 @@ pub fn size(
     st: &mut CoreState,
     q: QueueDepth,
     busy: u32,
+    current_desired: u32,
     now_s: f64,
 ) -> Sizing {
     let k = cfg.jobs_per_task.max(1);
@@ -143,50 +153,91 @@ pub fn size(
     let mut forecast_tasks = 0;
     let mut rate_at_horizon = 0.0;
     let mut load_at_horizon = 0.0;
-    // Look at the horizon and across the hold window: a need that returns within it keeps
-    // today's workers.
     // Jobs that arrive while the forecast rate is below this share of the long-run rate are
     // too few to matter for the SLO: staffing for them would keep a worker up all night.
     let negligible_rate = miss * st.arrivals.mean_rate();
     for i in 0..=4 {
+        // Look at the horizon and across the hold window: a need that returns within it keeps
+        // today's workers.
         let h = horizon_s + hold_s * f64::from(i) / 4.0;
-        let rate = st.arrivals.rate_at(now_s, h) + st.arrivals.error_rms();
-        let load = rate * s;
         let c = if strict {
+            // Only warm capacity meets the SLO: staff for the usual load at that time (profile or
+            // 30-minute rate) with the Erlang-C margin. A burst already here is in the queue and
+            // the backlog term serves it; staffing for the burst rate as if it would last
+            // launched workers that were gone again before the next one (churn).
+            let rate = st.arrivals.base_rate_at(now_s, h);
+            let load = rate * s;
+            if i == 0 {
+                rate_at_horizon = rate;
+                load_at_horizon = load;
+            }
             if rate <= negligible_rate {
                 0
             } else {
                 per_task(servers_for(load, s, wait, miss, cap_jobs))
             }
         } else {
-            // A reactive launch still meets a loose SLO: keep only the steady busy level and
-            // let the backlog term add the rest when jobs actually wait.
+            // A reactive launch still meets a loose SLO, so insurance is waste: keep only the
+            // workers the recent load keeps busy (the 30-minute rate, not a burst or profile),
+            // and let the backlog term add the rest when jobs actually wait.
+            let rate = st.arrivals.slow.rate_per_s;
+            let load = rate * s;
+            if i == 0 {
+                rate_at_horizon = rate;
+                load_at_horizon = load;
+            }
             per_task(load.floor().min(f64::from(cap_jobs)) as u32)
         };
-        if i == 0 {
-            rate_at_horizon = rate;
-            load_at_horizon = load;
-        }
         forecast_tasks = forecast_tasks.max(c);
     }
     st.arrivals
         .note_forecast(now_s + horizon_s, st.arrivals.rate_at(now_s, horizon_s));
 
-    // Drain the backlog within the SLO: with time to spare, fewer workers take turns.
+    // Drain the backlog. Jobs may queue behind busy workers: the last of `backlog` starts after
+    // about (half a job per busy worker + the backlog) × service ÷ workers. With a loose SLO
+    // that must fit in the wait left after a cold start (and after what the oldest job may
+    // already have waited). With a strict SLO a job that waits for a launch has missed anyway,
+    // so launch only for what the warm workers cannot drain within one cold start (a launch
+    // per waiting job, in a busy stream, was a cold start per burst: churn). Never more new
+    // workers than waiting jobs; with no worker at all, someone must start.
     let backlog = q.backlog();
     let backlog_tasks = if backlog == 0 {
         0
     } else {
         let one_each = backlog.div_ceil(u64::from(k));
-        let n = if strict {
+        // Without per-message ages: no older than the time the queue has been non-empty,
+        // and (FIFO, Little's law) about backlog ÷ arrival rate when jobs keep coming.
+        let since_s = st.backlog_since_s.map_or(0.0, |t| (now_s - t).max(0.0));
+        let rate = st.arrivals.fast.rate_per_s.max(st.arrivals.slow.rate_per_s);
+        let waited_s = if rate > 0.0 {
+            since_s.min(backlog as f64 / rate)
+        } else {
+            since_s
+        };
+        let budget_s = if strict {
+            react_s
+        } else {
+            wait - react_s - waited_s
+        };
+        let n = if budget_s <= tick_s {
             one_each
         } else {
-            let budget_s = (wait - react_s).max(tick_s);
-            ((backlog as f64 * s / (f64::from(k) * budget_s)).ceil() as u64).clamp(1, one_each)
+            let ahead_jobs = 0.5 * f64::from(busy) * f64::from(k) + backlog as f64;
+            let total = (ahead_jobs * s / (f64::from(k) * budget_s)).ceil() as u64;
+            let least = u64::from(busy == 0);
+            total.saturating_sub(u64::from(busy)).clamp(least, one_each)
         };
         n.min(u64::from(cfg.max_tasks)) as u32
     };
-    let raw = forecast_tasks
+    // With a loose SLO the forecast only holds workers (no scale-in below the usual busy level)
+    // and never launches: a launch on a forecast alone, with no job waiting, was the churn
+    // that made preheat dearer than plain reactive scaling there.
+    let from_forecast = if strict {
+        forecast_tasks
+    } else {
+        forecast_tasks.min(current_desired)
+    };
+    let raw = from_forecast
         .max(busy.saturating_add(backlog_tasks))
         .max(busy);
     Sizing {
@@ -228,7 +279,7 @@ pub fn decide(
         };
     };
     let busy = obs.busy_tasks(cfg.jobs_per_task).unwrap_or(0);
-    let sz = size(cfg, tick_s, st, q, busy, now_s);
+    let sz = size(cfg, tick_s, st, q, busy, current.unwrap_or(0), now_s);
 
     // Hold: scale in only to the highest target of the hold window.
     let window_s = cfg.scale_in_stabilization_s.max(sz.hold_s);
@@ -537,7 +588,7 @@ mod tests {
         }
         let _ = sent;
         // 07:55 on day 3: the queue is empty, yet the rush is one lag away.
-        let sz = size(&c, 15.0, &mut st, QueueDepth::default(), 0, t);
+        let sz = size(&c, 15.0, &mut st, QueueDepth::default(), 0, 0, t);
         assert!(sz.forecast_tasks >= 8, "{sz:?}");
         // At 03:00 nothing is expected: no workers.
         let sz = size(
@@ -545,6 +596,7 @@ mod tests {
             15.0,
             &mut st,
             QueueDepth::default(),
+            0,
             0,
             t - 5.0 * 3600.0,
         );

@@ -3,7 +3,7 @@
 //! Arrivals come from the queue's cumulative "sent" counter (or, without it, from growth of the
 //! queue plus deletions). The forecaster keeps several exponentially weighted rates (5 min and
 //! 30 min) and, once a day of history exists, a profile by time of day (and by time of week
-//! after eight days) in 15-minute buckets. It also measures its own error at the horizon it is
+//! after two weeks) in 15-minute buckets, shrunk towards the long-run mean where thin. It also measures its own error at the horizon it is
 //! asked about, so the core can add a safety margin. Sizing from these numbers is `decide.rs`'s.
 
 use std::collections::VecDeque;
@@ -127,25 +127,32 @@ impl ArrivalForecaster {
         if self.history_s < DAY_S {
             return None;
         }
-        let weekly = self.history_s >= 8.0 * DAY_S;
         let centre = Self::week_bucket(t_s);
-        let (mut count, mut secs) = (0.0, 0.0);
+        // The same time of day pooled over every day of the week, and this time of the week.
+        let (mut day_count, mut day_secs, mut week_count, mut week_secs) = (0.0, 0.0, 0.0, 0.0);
         for off in [-1i64, 0, 1] {
             let b = (centre as i64 + off).rem_euclid(WEEK_BUCKETS as i64) as usize;
-            if weekly {
-                count += self.week_count[b];
-                secs += self.week_seconds[b];
-            } else {
-                // The same time of day on every day of the week.
-                let tod = b % DAY_BUCKETS;
-                for d in 0..7 {
-                    let bb = d * DAY_BUCKETS + tod;
-                    count += self.week_count[bb];
-                    secs += self.week_seconds[bb];
-                }
+            week_count += self.week_count[b];
+            week_secs += self.week_seconds[b];
+            let tod = b % DAY_BUCKETS;
+            for d in 0..7 {
+                let bb = d * DAY_BUCKETS + tod;
+                day_count += self.week_count[bb];
+                day_secs += self.week_seconds[bb];
             }
         }
-        (secs > 0.0).then(|| count / secs)
+        if day_secs <= 0.0 {
+            return None;
+        }
+        let daily = day_count / day_secs;
+        // One week of a weekly profile is one sample per bucket: too noisy. From two weeks on,
+        // the weekly shape (weekends) is used, shrunk towards the daily one with the weight of
+        // 15 minutes of observation so one burst in a thin bucket is not "what usually comes".
+        if self.history_s < 14.0 * DAY_S {
+            return Some(daily);
+        }
+        let prior_s = BUCKET_S;
+        Some((week_count + daily * prior_s) / (week_secs + prior_s))
     }
 
     /// Expected arrival rate (per s) at `now_s + horizon_s`. A burst now lifts it at once; the
@@ -155,6 +162,14 @@ impl ArrivalForecaster {
             .profile_rate(now_s + horizon_s)
             .unwrap_or(self.slow.rate_per_s);
         self.fast.rate_per_s.max(base)
+    }
+
+    /// The usual rate at `now_s + horizon_s`, ignoring a burst now: the larger of the profile
+    /// (what usually comes then) and the 30-minute rate (what has been coming lately).
+    pub fn base_rate_at(&self, now_s: f64, horizon_s: f64) -> f64 {
+        let slow = self.slow.rate_per_s;
+        self.profile_rate(now_s + horizon_s)
+            .map_or(slow, |p| p.max(slow))
     }
 
     /// Remember a forecast to score it later against what happens.
@@ -197,11 +212,13 @@ impl ServiceTimeLearner {
         }
         self.busy_job_s += in_flight * dt_s;
         self.done += deleted;
-        // Update once enough jobs finished that the ratio means something; weight new
-        // batches a third so a few long jobs do not swing it.
+        // Update once enough jobs finished that the ratio means something, weighting a batch
+        // by its size with a memory of about 50 jobs: at 20 jobs/min a third-weight per five
+        // jobs swung the estimate ±20% tick to tick, and the staffing with it.
         if self.done >= 5.0 {
             let sample = self.busy_job_s / self.done;
-            self.estimate_s += (sample - self.estimate_s) / 3.0;
+            let weight = (self.done / 50.0).min(1.0);
+            self.estimate_s += (sample - self.estimate_s) * weight;
             self.busy_job_s = 0.0;
             self.done = 0.0;
         }
@@ -246,7 +263,7 @@ mod tests {
     fn service_time_from_littles_law() {
         let mut s = ServiceTimeLearner::new(300.0);
         // 4 jobs in flight for 100 s each tick, 2 finished per tick: S = 200 s.
-        for _ in 0..50 {
+        for _ in 0..300 {
             s.record(4.0, 2.0, 100.0);
         }
         assert!((s.estimate_s - 200.0).abs() < 1.0, "{}", s.estimate_s);

@@ -41,7 +41,7 @@ fn downsample(rows: &[TimelineRow], n: usize) -> Vec<TimelineRow> {
     let per = rows.len().div_ceil(n);
     rows.chunks(per)
         .map(|c| {
-            let mut m = c[0];
+            let mut m = c[0].clone();
             for r in &c[1..] {
                 m.visible = m.visible.max(r.visible);
                 m.in_flight = m.in_flight.max(r.in_flight);
@@ -266,6 +266,7 @@ mod tests {
             busy: 0,
             instances: 1,
             cost_usd: t / 100.0,
+            reason: String::new(),
         }
     }
 

@@ -9,7 +9,7 @@ pub mod report;
 pub mod world;
 
 use crate::config::{ServiceConfig, SimConfig};
-use crate::model::Policy;
+use crate::model::{Decision, Observation, Policy};
 use crate::reconcile::{self, LoopObserver};
 use crate::trace::Job;
 use crate::world::SimClock;
@@ -92,6 +92,20 @@ impl RawRun {
     }
 }
 
+/// Collects each tick's reason for the timeline.
+struct Reasons {
+    keep: bool,
+    texts: Vec<String>,
+}
+
+impl LoopObserver for Reasons {
+    fn on_decision(&mut self, _service: usize, _now_s: f64, _obs: &Observation, d: &Decision) {
+        if self.keep {
+            self.texts.push(d.why.to_string());
+        }
+    }
+}
+
 /// Replay `setup` against `policy` and keep the raw records.
 pub fn run_raw(setup: &SimSetup, policy: Box<dyn Policy + Send>, record_timeline: bool) -> RawRun {
     let mut world = SimWorld::new(
@@ -108,14 +122,22 @@ pub fn run_raw(setup: &SimSetup, policy: Box<dyn Policy + Send>, record_timeline
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .expect("a current-thread tokio runtime needs no OS resources");
+    let mut reasons = Reasons {
+        keep: record_timeline,
+        texts: Vec::new(),
+    };
     let stats = rt.block_on(reconcile::run(
         &mut world,
         &mut clock,
         &mut policies,
-        &mut () as &mut dyn LoopObserver,
+        &mut reasons as &mut dyn LoopObserver,
         None,
     ));
     world.close();
+    // One observation and one decision per tick, in the same order.
+    for (row, text) in world.timeline.iter_mut().zip(reasons.texts) {
+        row.reason = text;
+    }
     RawRun {
         policy: name,
         jobs: world.jobs().to_vec(),

@@ -54,7 +54,7 @@ pub struct InstanceRecord {
 }
 
 /// One row of the per-tick timeline.
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct TimelineRow {
     pub t_s: f64,
     pub visible: u64,
@@ -65,6 +65,8 @@ pub struct TimelineRow {
     pub busy: u32,
     pub instances: u32,
     pub cost_usd: f64,
+    /// The policy's reason for this tick's desired count (filled in by `sim::run_raw`).
+    pub reason: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -632,6 +634,7 @@ impl SimWorld {
                 busy,
                 instances: self.live_instances,
                 cost_usd: self.cost_so_far(),
+                reason: String::new(),
             });
         }
         Observation {
