@@ -634,7 +634,8 @@ fn table_rows(r: &SloResult) -> Vec<(&Row, &'static str)> {
 }
 
 /// The results as markdown: one table per scenario and SLO, then the verdicts.
-pub fn render_markdown(results: &[ScenarioResult]) -> String {
+/// Chart links are `img_prefix` + file name ("charts/" from the README, "" beside the charts).
+pub fn render_markdown(results: &[ScenarioResult], img_prefix: &str) -> String {
     let mut md = String::new();
     md.push_str("| scenario | SLO | never behind | strict target (≤ 0.70× cheapest ≥ 99%) |\n|---|---|---|---|\n");
     for sc in results {
@@ -706,6 +707,20 @@ pub fn render_markdown(results: &[ScenarioResult]) -> String {
                     s.interrupted_jobs
                 ));
             }
+            md.push_str(&format!(
+                "\n![cost vs attainment, {0} {1}]({2}{0}-{1}-frontier.svg)\n",
+                sc.name, r.slo_name, img_prefix
+            ));
+        }
+        if let Some(r) = sc
+            .per_slo
+            .iter()
+            .min_by(|x, y| x.slo.max_wait_s.total_cmp(&y.slo.max_wait_s))
+        {
+            md.push_str(&format!(
+                "\n![timeline, {0} {1}]({2}{0}-{1}-timeline.svg)\n",
+                sc.name, r.slo_name, img_prefix
+            ));
         }
     }
     md

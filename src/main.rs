@@ -264,8 +264,9 @@ fn cmd_backtest(a: BacktestArgs) -> Result<()> {
     }
     let results = backtest::run_all(&scenarios, true);
     let out = backtest::Outputs { dir: a.out.clone() };
-    let md = backtest::render_markdown(&results);
+    let md = backtest::render_markdown(&results, "");
     let md_path = out.write("results.md", md.as_bytes())?;
+    let readme_md = backtest::render_markdown(&results, &format!("{}/", a.out.display()));
     let json_path = out.write(
         "results.json",
         serde_json::to_string_pretty(&results)?.as_bytes(),
@@ -319,7 +320,7 @@ fn cmd_backtest(a: BacktestArgs) -> Result<()> {
     }
     println!("{md}");
     if !a.no_readme && a.readme.exists() {
-        if backtest::update_readme(&a.readme, &md)? {
+        if backtest::update_readme(&a.readme, &readme_md)? {
             eprintln!("updated the results block in {}", a.readme.display());
         } else {
             eprintln!(
