@@ -444,11 +444,7 @@ mod tests {
     use proptest::prelude::*;
 
     fn common() -> BaselineCommon {
-        BaselineCommon {
-            min_tasks: 0,
-            max_tasks: 1000,
-            jobs_per_task: 1,
-        }
+        crate::baselines::testutil::up_to(1000)
     }
 
     fn keda() -> Keda {

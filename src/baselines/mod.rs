@@ -392,6 +392,15 @@ pub(crate) mod testutil {
         }
     }
 
+    /// Bounds `[0, max_tasks]`, one job per task.
+    pub fn up_to(max_tasks: u32) -> super::BaselineCommon {
+        super::BaselineCommon {
+            min_tasks: 0,
+            max_tasks,
+            jobs_per_task: 1,
+        }
+    }
+
     /// The desired count a decision sets, if any.
     pub fn set(d: &crate::model::Decision) -> Option<u32> {
         d.actions.iter().find_map(|a| match a {

@@ -82,11 +82,7 @@ mod tests {
     use proptest::prelude::*;
 
     fn common() -> BaselineCommon {
-        BaselineCommon {
-            min_tasks: 0,
-            max_tasks: 10,
-            jobs_per_task: 1,
-        }
+        crate::baselines::testutil::up_to(10)
     }
 
     #[test]

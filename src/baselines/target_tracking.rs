@@ -270,11 +270,7 @@ mod tests {
     use proptest::prelude::*;
 
     fn common() -> BaselineCommon {
-        BaselineCommon {
-            min_tasks: 0,
-            max_tasks: 100,
-            jobs_per_task: 1,
-        }
+        crate::baselines::testutil::up_to(100)
     }
 
     fn tt(t: f64) -> TargetTracking {

@@ -168,7 +168,7 @@ pub fn run(setup: &SimSetup, policy: Box<dyn Policy + Send>, record_timeline: bo
 mod tests {
     use super::*;
     use crate::config::{Config, DEFAULT_CONFIG_YAML};
-    use crate::model::{Action, Decision, Observation, Reason, ReasonCode};
+    use crate::model::{Decision, Observation};
     use crate::scenario::synthetic_trace;
 
     /// A deliberately bad policy that flaps between `hi` and 0 every `period_s`.
@@ -186,20 +186,7 @@ mod tests {
             } else {
                 0
             };
-            let cur = obs.service.map(|s| s.desired);
-            let reason = Reason::new(ReasonCode::Baseline, "flap");
-            Decision {
-                actions: if cur == Some(want) {
-                    vec![]
-                } else {
-                    vec![Action::SetDesired {
-                        desired: want,
-                        reason: reason.clone(),
-                    }]
-                },
-                why: reason,
-                wake_at_s: now_s + 15.0,
-            }
+            crate::baselines::set_to(obs, want, "flap".into(), now_s, now_s + 15.0)
         }
     }
 
@@ -344,20 +331,7 @@ mod tests {
         fn decide(&mut self, obs: &Observation, now_s: f64) -> Decision {
             let q = obs.queue.unwrap();
             let want = u32::from(q.visible + q.in_flight > 0);
-            let reason = Reason::new(ReasonCode::Baseline, "test");
-            let cur = obs.service.map(|s| s.desired);
-            Decision {
-                actions: if cur == Some(want) {
-                    vec![]
-                } else {
-                    vec![Action::SetDesired {
-                        desired: want,
-                        reason: reason.clone(),
-                    }]
-                },
-                why: reason,
-                wake_at_s: now_s + 15.0,
-            }
+            crate::baselines::set_to(obs, want, "test".into(), now_s, now_s + 15.0)
         }
     }
 }
