@@ -65,3 +65,45 @@ impl Clock for SimClock {
         true
     }
 }
+
+/// Dry-run: observes through the wrapped world, logs each action it would apply, writes
+/// nothing. The core and the loop cannot tell the difference.
+pub struct DryRun<W> {
+    inner: W,
+    names: Vec<String>,
+}
+
+impl<W: World> DryRun<W> {
+    /// `names` label the services in the log (index = service number).
+    pub fn new(inner: W, names: Vec<String>) -> Self {
+        DryRun { inner, names }
+    }
+
+    pub fn inner(&self) -> &W {
+        &self.inner
+    }
+}
+
+impl<W: World> World for DryRun<W> {
+    fn services(&self) -> usize {
+        self.inner.services()
+    }
+    async fn observe(&mut self, service: usize, now_s: f64) -> Observation {
+        self.inner.observe(service, now_s).await
+    }
+    async fn apply(
+        &mut self,
+        service: usize,
+        actions: &[Action],
+        _now_s: f64,
+    ) -> Result<(), ApplyError> {
+        let name = self.names.get(service).map(String::as_str).unwrap_or("?");
+        for a in actions {
+            tracing::info!(service = name, action = %a, "dry-run: would apply (no write made)");
+        }
+        Ok(())
+    }
+    fn finished(&self, now_s: f64) -> bool {
+        self.inner.finished(now_s)
+    }
+}
