@@ -297,6 +297,9 @@ pub struct AwsWorld {
     limiter: CpWriteLimiter,
     /// Last `scaleInAfter` read or written per service: writes are skipped when unchanged.
     scale_in_after: Vec<Option<i32>>,
+    /// Container instances are per cluster: services of one cluster share one read per tick
+    /// (key: cluster; value: the tick's `now_s` and the instances, `None` if the read failed).
+    instances_this_tick: HashMap<String, (f64, Option<Vec<ecs::EcsInstance>>)>,
 }
 
 impl AwsWorld {
@@ -307,6 +310,7 @@ impl AwsWorld {
             services,
             limiter: CpWriteLimiter::default(),
             scale_in_after: vec![None; n],
+            instances_this_tick: HashMap::new(),
         }
     }
 
@@ -450,16 +454,34 @@ impl World for AwsWorld {
         self.services.len()
     }
 
-    async fn observe(&mut self, i: usize, _now_s: f64) -> Observation {
+    async fn observe(&mut self, i: usize, now_s: f64) -> Observation {
         let s = &self.services[i];
         let c = &self.clients;
         let ep = c.endpoint.as_str();
+        let cached = self
+            .instances_this_tick
+            .get(&s.cluster)
+            .filter(|(t, _)| *t == now_s)
+            .map(|(_, v)| v.clone());
+        let name = s.name.as_str();
         // The reads are independent: issue them together so a tick costs one round trip.
         let (queue, service, tasks, instances, cp) = tokio::join!(
             sqs::queue_depth(&c.sqs, ep, &s.queue_url),
             ecs::service_counts(&c.ecs, ep, &s.cluster, &s.service),
             ecs::service_tasks(&c.ecs, ep, &s.cluster, &s.service),
-            ecs::container_instances(&c.ecs, ep, &s.cluster),
+            async {
+                if let Some(v) = cached {
+                    return v;
+                }
+                match ecs::container_instances(&c.ecs, ep, &s.cluster).await {
+                    Ok(v) => Some(v),
+                    Err(e) => {
+                        tracing::warn!(service = name, read = "instances", error = %e,
+                            "read failed; field left unknown");
+                        None
+                    }
+                }
+            },
             async {
                 match &s.capacity_provider {
                     Some(cp) => Some(ecs::capacity_provider(&c.ecs, ep, &s.cluster, cp).await),
@@ -478,9 +500,6 @@ impl World for AwsWorld {
         }
         if let Err(e) = &tasks {
             log("tasks", e);
-        }
-        if let Err(e) = &instances {
-            log("instances", e);
         }
         let scale_in_after_s = match cp {
             Some(Ok(cp)) => {
@@ -506,7 +525,8 @@ impl World for AwsWorld {
             }
             _ => None,
         };
-        let instances = instances.ok();
+        self.instances_this_tick
+            .insert(s.cluster.clone(), (now_s, instances.clone()));
         Observation {
             queue: queue.ok(),
             // CloudWatch NumberOfMessagesSent/Deleted are not read yet: the core learns from
