@@ -1,9 +1,10 @@
 //! The seams between the reconcile loop and the outside: a `World` that observes services and
 //! applies actions, and a `Clock` that says what time it is and waits.
 //!
-//! Two worlds implement them: the simulated ECS MI cluster (`sim::world`) and, later, the AWS
-//! edge. Dry-run is a decorator over a world that logs instead of applying. Nothing here knows
-//! which one it talks to.
+//! Two worlds implement them: the simulated ECS MI cluster (`sim::world`) and the AWS edge
+//! (`aws::AwsWorld`). Dry-run is a decorator over a world (`DryRun`, below) that logs instead of
+//! applying. Two clocks too: `SimClock` here and `clock::RealClock`. Nothing here knows which
+//! one it talks to.
 
 use crate::model::{Action, Observation};
 use std::future::Future;
