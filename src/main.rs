@@ -700,6 +700,7 @@ async fn footprint_async(a: FootprintArgs) -> Result<()> {
     use preheat::decide::Preheat;
     use preheat::model::Policy;
     use preheat::telemetry::{cpu_seconds, peak_resident_bytes, resident_bytes};
+    use preheat::world::World;
 
     let emu = Emulator::connect(&a.endpoint_url).await?;
     let cluster = format!("preheat-footprint-{}", std::process::id());
@@ -739,6 +740,27 @@ async fn footprint_async(a: FootprintArgs) -> Result<()> {
     .await;
     let cpu_ms = (cpu_seconds() - cpu0) * 1000.0 / a.ticks as f64;
     let wall_ms = t0.elapsed().as_secs_f64() * 1000.0 / a.ticks as f64;
+    // Breakdown: the same reads without deciding, then deciding alone on the last reads.
+    let n = world.services();
+    let mut last = Vec::with_capacity(n);
+    let cpu1 = cpu_seconds();
+    for _ in 0..a.ticks {
+        last.clear();
+        let now = preheat::clock::unix_now_s();
+        for i in 0..n {
+            last.push(world.observe(i, now).await);
+        }
+    }
+    let observe_ms = (cpu_seconds() - cpu1) * 1000.0 / a.ticks as f64;
+    let cpu2 = cpu_seconds();
+    let start = preheat::clock::unix_now_s();
+    for k in 0..a.ticks {
+        let now = start + k as f64 * base.tick_s;
+        for (p, obs) in policies.iter_mut().zip(&last) {
+            std::hint::black_box(p.decide(obs, now));
+        }
+    }
+    let decide_ms = (cpu_seconds() - cpu2) * 1000.0 / a.ticks as f64;
     let mb = |b: Option<u64>| b.map_or("?".to_string(), |b| format!("{:.1}", b as f64 / 1e6));
     println!(
         "footprint: {} services × {} ticks against {} ({} apply errors)",
@@ -747,6 +769,10 @@ async fn footprint_async(a: FootprintArgs) -> Result<()> {
     println!(
         "  CPU per tick (all services, user+sys): {cpu_ms:.2} ms   (goal ≤ 5 ms; {:.3} ms per service)",
         cpu_ms / a.services as f64
+    );
+    println!(
+        "    of which reads (SDK calls, {} services): ~{observe_ms:.2} ms; decisions: ~{decide_ms:.3} ms",
+        n
     );
     println!("  wall per tick: {wall_ms:.1} ms (mostly waiting on the emulator)");
     println!(
