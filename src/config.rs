@@ -54,6 +54,13 @@ struct RawConfig {
     tick: S<String>,
     services: Option<Vec<RawService>>,
     simulation: Option<RawSimulation>,
+    aws: Option<RawAws>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+struct RawAws {
+    region: S<String>,
+    endpoint_url: S<String>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -257,11 +264,21 @@ impl SimConfig {
     }
 }
 
+/// Where `preheat run` sends its AWS calls. Both keys are optional: without them the standard
+/// aws-config chain decides (`AWS_REGION`, profile, ECS task metadata; `AWS_ENDPOINT_URL`).
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize)]
+pub struct AwsSettings {
+    pub region: Option<String>,
+    /// Send every call here instead of the AWS endpoints (an emulator such as moto).
+    pub endpoint_url: Option<String>,
+}
+
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Config {
     pub tick_s: f64,
     pub services: Vec<ServiceConfig>,
     pub simulation: SimConfig,
+    pub aws: AwsSettings,
 }
 
 /// The bundled example for a Whisper-style GPU worker (also the demo's policy).
@@ -356,6 +373,36 @@ impl Validator {
                 self.issue(path, None, format!("is required ({hint})"));
                 String::new()
             }
+        }
+    }
+
+    fn aws(&mut self, r: RawAws) -> AwsSettings {
+        let region = r.region.as_ref().map(|s| s.value.trim().to_string());
+        if let Some(s) = &r.region
+            && s.value.trim().is_empty()
+        {
+            self.issue(
+                "aws.region",
+                line_of(s),
+                "must not be empty (write e.g. us-east-1, or drop the key)",
+            );
+        }
+        let endpoint_url = r.endpoint_url.as_ref().map(|s| s.value.trim().to_string());
+        if let Some(s) = &r.endpoint_url
+            && !(s.value.starts_with("http://") || s.value.starts_with("https://"))
+        {
+            self.issue(
+                "aws.endpoint_url",
+                line_of(s),
+                format!(
+                    "\"{}\" is not a URL; write e.g. http://127.0.0.1:5000, or drop the key",
+                    s.value
+                ),
+            );
+        }
+        AwsSettings {
+            region,
+            endpoint_url,
         }
     }
 
@@ -461,10 +508,12 @@ impl Validator {
             }
         }
         let simulation = self.simulation(raw.simulation.unwrap_or_default());
+        let aws = self.aws(raw.aws.unwrap_or_default());
         Config {
             tick_s,
             services,
             simulation,
+            aws,
         }
     }
 

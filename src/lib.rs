@@ -5,8 +5,10 @@
 //! edges (`world`, `reconcile`, `sim`). The binary in `main.rs` only parses flags and wires
 //! these up.
 
+pub mod aws;
 pub mod backtest;
 pub mod baselines;
+pub mod clock;
 pub mod config;
 pub mod decide;
 pub mod forecast;
@@ -16,5 +18,6 @@ pub mod queueing;
 pub mod reconcile;
 pub mod scenario;
 pub mod sim;
+pub mod telemetry;
 pub mod trace;
 pub mod world;

@@ -2,7 +2,9 @@
 //! ask its policy, apply the actions, sleep until the earliest wake-up.
 //!
 //! It owns no policy logic and no I/O of its own; the world and clock do that. A failed apply
-//! is reported through the observer and followed by a back-off, never by a blind retry.
+//! is reported through the observer and followed by a back-off, never by a blind retry; so are
+//! repeated observations that miss a read (throttling, 5xx, network), on top of the SDK's own
+//! retries.
 
 use crate::model::{Decision, Observation, Policy};
 use crate::world::{ApplyError, Clock, World};
@@ -15,7 +17,7 @@ pub trait LoopObserver {
 
 impl LoopObserver for () {}
 
-/// Longest back-off after failed applies.
+/// Longest back-off after failed applies or failed reads.
 const MAX_BACKOFF_S: f64 = 300.0;
 
 pub struct LoopStats {
@@ -36,6 +38,9 @@ pub async fn run<W: World, C: Clock>(
         apply_errors: 0,
     };
     let mut failures = vec![0u32; policies.len()];
+    // Consecutive observations missing a read a scale-in needs (throttling, 5xx, network):
+    // look again later and later rather than hammer a struggling API.
+    let mut read_failures = vec![0u32; policies.len()];
     loop {
         let now = clock.now_s();
         if world.finished(now) {
@@ -47,6 +52,17 @@ pub async fn run<W: World, C: Clock>(
             let d = policy.decide(&obs, now);
             observer.on_decision(i, now, &obs, &d);
             let mut next = d.wake_at_s;
+            if obs.complete_for_scale_in() {
+                read_failures[i] = 0;
+            } else {
+                read_failures[i] = read_failures[i].saturating_add(1);
+                if read_failures[i] > 1 {
+                    let base = (d.wake_at_s - now).max(1.0);
+                    let backoff =
+                        (base * 2f64.powi(read_failures[i].min(8) as i32 - 1)).min(MAX_BACKOFF_S);
+                    next = next.max(now + backoff);
+                }
+            }
             if !d.actions.is_empty() {
                 match world.apply(i, &d.actions, now).await {
                     Ok(()) => failures[i] = 0,
@@ -76,4 +92,65 @@ pub async fn run<W: World, C: Clock>(
         }
     }
     stats
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Action, Reason, ReasonCode};
+    use crate::world::SimClock;
+
+    /// A world whose reads always fail.
+    struct Broken;
+    impl World for Broken {
+        fn services(&self) -> usize {
+            1
+        }
+        async fn observe(&mut self, _: usize, _: f64) -> Observation {
+            Observation::default()
+        }
+        async fn apply(&mut self, _: usize, _: &[Action], _: f64) -> Result<(), ApplyError> {
+            Ok(())
+        }
+    }
+
+    struct Every10s;
+    impl Policy for Every10s {
+        fn name(&self) -> &str {
+            "every-10s"
+        }
+        fn decide(&mut self, _: &Observation, now_s: f64) -> Decision {
+            Decision {
+                actions: vec![],
+                why: Reason::new(ReasonCode::MissingData, "no data"),
+                wake_at_s: now_s + 10.0,
+            }
+        }
+    }
+
+    #[test]
+    fn repeated_failed_reads_back_off() {
+        struct Probe(std::rc::Rc<std::cell::RefCell<Vec<f64>>>);
+        impl LoopObserver for Probe {
+            fn on_decision(&mut self, _: usize, now_s: f64, _: &Observation, _: &Decision) {
+                self.0.borrow_mut().push(now_s);
+            }
+        }
+        let seen = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+        let mut policies: Vec<Box<dyn Policy + Send>> = vec![Box::new(Every10s)];
+        let mut clock = SimClock::new(0.0);
+        let mut probe = Probe(seen.clone());
+        let stats = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(run(
+                &mut Broken,
+                &mut clock,
+                &mut policies,
+                &mut probe,
+                Some(4),
+            ));
+        assert_eq!(stats.ticks, 4);
+        assert_eq!(*seen.borrow(), vec![0.0, 10.0, 30.0, 70.0]);
+    }
 }

@@ -1,9 +1,10 @@
 //! The seams between the reconcile loop and the outside: a `World` that observes services and
 //! applies actions, and a `Clock` that says what time it is and waits.
 //!
-//! Two worlds implement them: the simulated ECS MI cluster (`sim::world`) and, later, the AWS
-//! edge. Dry-run is a decorator over a world that logs instead of applying. Nothing here knows
-//! which one it talks to.
+//! Two worlds implement them: the simulated ECS MI cluster (`sim::world`) and the AWS edge
+//! (`aws::AwsWorld`). Dry-run is a decorator over a world (`DryRun`, below) that logs instead of
+//! applying. Two clocks too: `SimClock` here and `clock::RealClock`. Nothing here knows which
+//! one it talks to.
 
 use crate::model::{Action, Observation};
 use std::future::Future;
@@ -63,5 +64,47 @@ impl Clock for SimClock {
             self.now_s = t_s;
         }
         true
+    }
+}
+
+/// Dry-run: observes through the wrapped world, logs each action it would apply, writes
+/// nothing. The core and the loop cannot tell the difference.
+pub struct DryRun<W> {
+    inner: W,
+    names: Vec<String>,
+}
+
+impl<W: World> DryRun<W> {
+    /// `names` label the services in the log (index = service number).
+    pub fn new(inner: W, names: Vec<String>) -> Self {
+        DryRun { inner, names }
+    }
+
+    pub fn inner(&self) -> &W {
+        &self.inner
+    }
+}
+
+impl<W: World> World for DryRun<W> {
+    fn services(&self) -> usize {
+        self.inner.services()
+    }
+    async fn observe(&mut self, service: usize, now_s: f64) -> Observation {
+        self.inner.observe(service, now_s).await
+    }
+    async fn apply(
+        &mut self,
+        service: usize,
+        actions: &[Action],
+        _now_s: f64,
+    ) -> Result<(), ApplyError> {
+        let name = self.names.get(service).map(String::as_str).unwrap_or("?");
+        for a in actions {
+            tracing::info!(service = name, action = %a, "dry-run: would apply (no write made)");
+        }
+        Ok(())
+    }
+    fn finished(&self, now_s: f64) -> bool {
+        self.inner.finished(now_s)
     }
 }

@@ -1,0 +1,545 @@
+//! The AWS edge against a real AWS-compatible server: moto, started by `./scripts/test` (which
+//! exports PREHEAT_MOTO_ENDPOINT). Each test makes its own uniquely named queue, cluster and
+//! service, so they run in parallel on one server. All traffic goes to 127.0.0.1 with dummy
+//! credentials.
+//!
+//! moto cannot hold an ECS Managed Instances capacity provider (HTTP 500) and never starts
+//! service tasks, so `UpdateCapacityProvider` is checked against a capture server in this file
+//! that records the exact request the SDK sends.
+
+use preheat::aws::fixture::Emulator;
+use preheat::aws::{AwsClients, AwsWorld};
+use preheat::config::{Config, ServiceConfig};
+use preheat::decide::Preheat;
+use preheat::model::{Action, Policy, QueueDepth, Reason, ReasonCode};
+use preheat::world::World;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+fn endpoint() -> String {
+    std::env::var("PREHEAT_MOTO_ENDPOINT").unwrap_or_else(|_| {
+        panic!(
+            "PREHEAT_MOTO_ENDPOINT is not set. These tests need a local moto server: run \
+             ./scripts/test (it starts one), or `source scripts/moto --source` before cargo test"
+        )
+    })
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn unique(tag: &str) -> String {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    format!(
+        "t-{tag}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    )
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("preheat-aws-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(name)
+}
+
+fn config_yaml(cluster: &str, service: &str, queue_url: &str, extra: &str) -> String {
+    format!(
+        "tick: 15s\nservices:\n  - name: {service}\n    cluster: {cluster}\n    service: {service}\n    \
+         queue_url: {queue_url}\n    min_tasks: 0\n    max_tasks: 4\n    \
+         slo: {{max_wait: 10m, attainment: 0.95}}\n{extra}"
+    )
+}
+
+fn write_config(cluster: &str, service: &str, queue_url: &str) -> PathBuf {
+    let p = tmp(&format!("{service}.yaml"));
+    std::fs::write(&p, config_yaml(cluster, service, queue_url, "")).unwrap();
+    p
+}
+
+fn service_config(yaml: &str) -> ServiceConfig {
+    Config::parse(yaml, "test").unwrap().services.remove(0)
+}
+
+/// The real binary with dummy credentials and nothing from the developer's AWS setup.
+fn preheat_cmd(args: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_preheat"));
+    c.args(args)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_CONFIG_FILE", "/nonexistent")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_ENDPOINT_URL")
+        .env_remove("RUST_LOG");
+    c
+}
+
+fn preheat(args: &[&str]) -> Output {
+    preheat_cmd(args).output().expect("run preheat")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// A queue holding `messages` visible messages and a service with `desired` tasks.
+fn setup(tag: &str, messages: u32, desired: i32) -> (String, String, String) {
+    let ep = endpoint();
+    let cluster = unique(tag);
+    let service = format!("{cluster}-svc");
+    let queue_url = rt().block_on(async {
+        let emu = Emulator::connect(&ep).await.unwrap();
+        let q = emu.create_queue(&cluster).await.unwrap();
+        emu.send(&q, messages, 0).await.unwrap();
+        emu.create_service(&cluster, &service, desired)
+            .await
+            .unwrap();
+        q
+    });
+    (cluster, service, queue_url)
+}
+
+fn desired_now(cluster: &str, service: &str) -> u32 {
+    rt().block_on(async {
+        let emu = Emulator::connect(&endpoint()).await.unwrap();
+        emu.service_counts(cluster, service).await.unwrap().desired
+    })
+}
+
+#[test]
+fn observes_real_queue_counts_and_service() {
+    let ep = endpoint();
+    let cluster = unique("observe");
+    let service = format!("{cluster}-svc");
+    rt().block_on(async {
+        let emu = Emulator::connect(&ep).await.unwrap();
+        let q = emu.create_queue(&cluster).await.unwrap();
+        emu.send(&q, 3, 0).await.unwrap();
+        assert_eq!(emu.receive(&q, 1, 60).await.unwrap(), 1);
+        emu.send(&q, 1, 30).await.unwrap();
+        emu.create_service(&cluster, &service, 2).await.unwrap();
+        let cfg = service_config(&config_yaml(&cluster, &service, &q, ""));
+        let mut world = AwsWorld::new(emu.clients.clone(), vec![cfg]);
+        assert!(world.check_resources().await.is_empty());
+        let obs = world.observe(0, 0.0).await;
+        assert_eq!(
+            obs.queue,
+            Some(QueueDepth {
+                visible: 2,
+                in_flight: 1,
+                delayed: 1
+            })
+        );
+        assert_eq!(obs.service.map(|s| s.desired), Some(2));
+        assert_eq!(
+            obs.tasks.as_ref().map(Vec::len),
+            Some(0),
+            "moto starts no tasks"
+        );
+        assert_eq!(obs.instances.map(|i| i.total), Some(0));
+        assert_eq!(
+            obs.scale_in_after_s, None,
+            "no capacity provider configured"
+        );
+    });
+}
+
+#[test]
+fn run_once_updates_desired_count() {
+    let (cluster, service, q) = setup("once", 5, 0);
+    let cfg = write_config(&cluster, &service, &q);
+    let o = preheat(&[
+        "run",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--once",
+        "--endpoint-url",
+        &endpoint(),
+    ]);
+    let err = stderr(&o);
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains("decision") && err.contains("reason"), "{err}");
+    let d = desired_now(&cluster, &service);
+    assert!(
+        (1..=4).contains(&d),
+        "5 queued jobs, max 4 tasks: got {d}\n{err}"
+    );
+}
+
+#[test]
+fn dry_run_writes_nothing() {
+    let (cluster, service, q) = setup("dry", 5, 0);
+    let cfg = write_config(&cluster, &service, &q);
+    let o = preheat(&[
+        "run",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--once",
+        "--dry-run",
+        "--endpoint-url",
+        &endpoint(),
+        "--log-format",
+        "json",
+    ]);
+    let err = stderr(&o);
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains("dry-run: would apply"), "{err}");
+    assert!(err.lines().all(|l| l.starts_with('{')), "json logs: {err}");
+    assert_eq!(
+        desired_now(&cluster, &service),
+        0,
+        "dry-run changed the service"
+    );
+}
+
+#[test]
+fn unknown_cluster_service_or_queue_is_named_and_fails() {
+    let (cluster, service, q) = setup("missing", 0, 0);
+    let missing_queue = q.replace(&cluster, "no-such-queue-xyz");
+    for (c, s, url, named) in [
+        (
+            "no-such-cluster-xyz",
+            service.as_str(),
+            q.as_str(),
+            "no-such-cluster-xyz",
+        ),
+        (
+            cluster.as_str(),
+            "no-such-service-xyz",
+            q.as_str(),
+            "no-such-service-xyz",
+        ),
+        (
+            cluster.as_str(),
+            service.as_str(),
+            missing_queue.as_str(),
+            "no-such-queue-xyz",
+        ),
+    ] {
+        let cfg = tmp(&format!("missing-{named}.yaml"));
+        std::fs::write(&cfg, config_yaml(c, s, url, "")).unwrap();
+        let o = preheat(&[
+            "run",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--once",
+            "--endpoint-url",
+            &endpoint(),
+        ]);
+        let err = stderr(&o);
+        assert!(!o.status.success(), "{named}: should fail\n{err}");
+        assert!(err.contains(named), "{named} not named:\n{err}");
+        assert!(err.contains("does not exist"), "{err}");
+        assert!(err.contains("nothing was changed"), "{err}");
+    }
+    assert_eq!(desired_now(&cluster, &service), 0);
+}
+
+#[test]
+fn unreachable_endpoint_is_a_clear_error_and_no_scale_in() {
+    let closed = {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}", l.local_addr().unwrap())
+    };
+    let cfg = write_config("c", "s", &format!("{closed}/123456789012/q"));
+    let o = preheat(&[
+        "run",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--once",
+        "--endpoint-url",
+        &closed,
+        "--max-attempts",
+        "1",
+    ]);
+    let err = stderr(&o);
+    assert!(!o.status.success(), "{err}");
+    assert!(err.contains("cannot reach"), "{err}");
+    assert!(err.contains(&closed), "{err}");
+
+    // In the loop, the same failure leaves every field unknown and the core does not scale in.
+    rt().block_on(async {
+        let emu = Emulator::connect(&closed).await.unwrap();
+        let yaml = config_yaml("c", "s", &format!("{closed}/1/q"), "");
+        let cfg = service_config(&yaml);
+        let mut world = AwsWorld::new(emu.clients.clone(), vec![cfg.clone()]);
+        let obs = world.observe(0, 1000.0).await;
+        assert!(obs.queue.is_none() && obs.service.is_none() && obs.tasks.is_none());
+        let mut p = Preheat::new(cfg, 15.0);
+        let d = p.decide(&obs, 1000.0);
+        assert!(
+            !d.actions
+                .iter()
+                .any(|a| matches!(a, Action::SetDesired { .. })),
+            "no write on a failed read: {d:?}"
+        );
+    });
+}
+
+#[test]
+fn application_auto_scaling_owner_blocks_writes_unless_shared() {
+    let (cluster, service, q) = setup("aas", 5, 0);
+    rt().block_on(async {
+        let emu = Emulator::connect(&endpoint()).await.unwrap();
+        emu.register_scalable_target(&cluster, &service)
+            .await
+            .unwrap();
+    });
+    let cfg = write_config(&cluster, &service, &q);
+    let base = [
+        "run",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--once",
+        "--endpoint-url",
+    ];
+    let mut args = base.to_vec();
+    let ep = endpoint();
+    args.push(&ep);
+    let o = preheat(&args);
+    let err = stderr(&o);
+    assert!(!o.status.success(), "{err}");
+    assert!(err.contains("Application Auto Scaling"), "{err}");
+    assert!(err.contains("--share-with-aas"), "{err}");
+    assert_eq!(desired_now(&cluster, &service), 0);
+
+    let mut dry = args.clone();
+    dry.push("--dry-run");
+    let o = preheat(&dry);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(desired_now(&cluster, &service), 0);
+
+    let mut shared = args.clone();
+    shared.push("--share-with-aas");
+    let o = preheat(&shared);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(desired_now(&cluster, &service) >= 1);
+}
+
+#[test]
+fn serves_metrics_and_healthz_then_stops_on_sigterm() {
+    let (cluster, service, q) = setup("serve", 2, 0);
+    let cfg = write_config(&cluster, &service, &q);
+    let mut child = preheat_cmd(&[
+        "run",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--dry-run",
+        "--endpoint-url",
+        &endpoint(),
+        "--listen",
+        "127.0.0.1:0",
+    ])
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    let lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for l in lines.map_while(Result::ok) {
+            let _ = tx.send(l);
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut addr = None;
+    let mut seen = String::new();
+    while addr.is_none() && Instant::now() < deadline {
+        if let Ok(l) = rx.recv_timeout(Duration::from_millis(200)) {
+            seen.push_str(&l);
+            seen.push('\n');
+            if let Some(rest) = l.split("address=").nth(1) {
+                addr = rest.split_whitespace().next().map(str::to_string);
+            }
+        }
+    }
+    let addr = addr.unwrap_or_else(|| panic!("no listen address logged:\n{seen}"));
+    let mut health = String::new();
+    while Instant::now() < deadline {
+        health = http_get(&addr, "/healthz");
+        if health.starts_with("HTTP/1.1 200") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(health.starts_with("HTTP/1.1 200"), "{health}");
+    let metrics = http_get(&addr, "/metrics");
+    assert!(
+        metrics.contains("preheat_queue_messages{service="),
+        "{metrics}"
+    );
+    assert!(metrics.contains("state=\"visible\"} 2"), "{metrics}");
+    assert!(metrics.contains("preheat_decisions_total{"), "{metrics}");
+    assert!(metrics.contains("preheat_dry_run 1"), "{metrics}");
+
+    // SAFETY: plain kill(2) on our own child's pid.
+    unsafe {
+        libc::kill(child.id() as libc::pid_t, libc::SIGTERM);
+    }
+    let stop_deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if Instant::now() > stop_deadline {
+            let _ = child.kill();
+            panic!("preheat did not stop after SIGTERM");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "exit after SIGTERM: {status:?}");
+}
+
+fn http_get(addr: &str, path: &str) -> String {
+    let Ok(mut s) = TcpStream::connect(addr) else {
+        return String::new();
+    };
+    let _ = write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n");
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    out
+}
+
+/// A one-connection-at-a-time HTTP server that records each request's `X-Amz-Target` and body
+/// and answers like ECS would for the two capacity-provider calls.
+/// (X-Amz-Target, body) of each request the capture server saw.
+type Captured = Arc<Mutex<Vec<(String, String)>>>;
+
+fn capture_server() -> (String, Captured) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = format!("http://{}", listener.local_addr().unwrap());
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = seen.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut target = String::new();
+            let mut len = 0usize;
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                    break;
+                }
+                let l = line.trim_end().to_ascii_lowercase();
+                if l.is_empty() {
+                    break;
+                }
+                if let Some(v) = l.strip_prefix("x-amz-target:") {
+                    target = v.trim().to_string();
+                }
+                if let Some(v) = l.strip_prefix("content-length:") {
+                    len = v.trim().parse().unwrap_or(0);
+                }
+            }
+            let mut body = vec![0u8; len];
+            let _ = reader.read_exact(&mut body);
+            let body = String::from_utf8_lossy(&body).into_owned();
+            let answer = if target.ends_with("describecapacityproviders") {
+                DESCRIBE_CP
+            } else if target.ends_with("updatecapacityprovider") {
+                r#"{"capacityProvider":{"name":"gpu-mi","status":"ACTIVE"}}"#
+            } else {
+                "{}"
+            };
+            log.lock().unwrap().push((target, body));
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\nContent-Type: application/x-amz-json-1.1\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{answer}",
+                answer.len()
+            );
+        }
+    });
+    (addr, seen)
+}
+
+const DESCRIBE_CP: &str = r#"{"capacityProviders":[{
+  "capacityProviderArn":"arn:aws:ecs:us-east-1:123456789012:capacity-provider/gpu-mi",
+  "name":"gpu-mi","status":"ACTIVE","type":"MANAGED_INSTANCES","cluster":"gpu-cluster",
+  "managedInstancesProvider":{
+    "infrastructureRoleArn":"arn:aws:iam::123456789012:role/ecsInfrastructure",
+    "instanceLaunchTemplate":{
+      "ec2InstanceProfileArn":"arn:aws:iam::123456789012:instance-profile/ecsInstance",
+      "networkConfiguration":{"subnets":["subnet-0abc"],"securityGroups":["sg-0def"]},
+      "storageConfiguration":{"storageSizeGiB":120},
+      "capacityOptionType":"ON_DEMAND",
+      "instanceRequirements":{"vCpuCount":{"min":4,"max":16},"memoryMiB":{"min":16384},
+        "acceleratorManufacturers":["nvidia"],"acceleratorCount":{"min":1,"max":1}}},
+    "propagateTags":"CAPACITY_PROVIDER",
+    "infrastructureOptimization":{"scaleInAfter":300}}}],"failures":[]}"#;
+
+#[test]
+fn update_capacity_provider_resends_role_and_launch_template() {
+    let (ep, seen) = capture_server();
+    let yaml = config_yaml(
+        "gpu-cluster",
+        "whisper",
+        &format!("{ep}/1/q"),
+        "    capacity_provider: gpu-mi\n",
+    );
+    let cfg = service_config(&yaml);
+    rt().block_on(async {
+        let emu = Emulator::connect(&ep).await.unwrap();
+        let clients: AwsClients = emu.clients.clone();
+        let state = preheat::aws::ecs::capacity_provider(
+            &clients.ecs,
+            &clients.endpoint,
+            "gpu-cluster",
+            "gpu-mi",
+        )
+        .await
+        .unwrap();
+        assert_eq!(state.scale_in_after_s, Some(300));
+        let mut world = AwsWorld::new(clients, vec![cfg]);
+        let set = |s| {
+            vec![Action::SetScaleInAfter {
+                seconds: s,
+                reason: Reason::new(ReasonCode::ScaleInAfter, "test"),
+            }]
+        };
+        world.apply(0, &set(900), 0.0).await.unwrap();
+        // Same value again: no second write.
+        world.apply(0, &set(900), 1.0).await.unwrap();
+    });
+    let calls = seen.lock().unwrap().clone();
+    let updates: Vec<&(String, String)> = calls
+        .iter()
+        .filter(|(t, _)| t.ends_with("updatecapacityprovider"))
+        .collect();
+    assert_eq!(updates.len(), 1, "one write for one change: {calls:?}");
+    let body: serde_json::Value = serde_json::from_str(&updates[0].1).unwrap();
+    assert_eq!(body["name"], "gpu-mi");
+    assert_eq!(body["cluster"], "gpu-cluster");
+    let mi = &body["managedInstancesProvider"];
+    assert_eq!(mi["infrastructureOptimization"]["scaleInAfter"], 900);
+    assert_eq!(
+        mi["infrastructureRoleArn"],
+        "arn:aws:iam::123456789012:role/ecsInfrastructure"
+    );
+    let lt = &mi["instanceLaunchTemplate"];
+    assert_eq!(
+        lt["ec2InstanceProfileArn"],
+        "arn:aws:iam::123456789012:instance-profile/ecsInstance"
+    );
+    assert_eq!(lt["networkConfiguration"]["subnets"][0], "subnet-0abc");
+    assert_eq!(lt["networkConfiguration"]["securityGroups"][0], "sg-0def");
+    assert_eq!(lt["storageConfiguration"]["storageSizeGiB"], 120);
+    assert_eq!(lt["instanceRequirements"]["vCpuCount"]["min"], 4);
+    assert_eq!(lt["instanceRequirements"]["acceleratorCount"]["max"], 1);
+    assert!(
+        lt.get("capacityOptionType").is_none(),
+        "create-only field must not be sent: {lt}"
+    );
+    assert_eq!(mi["propagateTags"], "CAPACITY_PROVIDER");
+}
