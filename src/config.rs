@@ -118,6 +118,21 @@ struct RawSimulation {
     sqs_staleness: S<String>,
     scale_in_after_default: S<String>,
     drain_limit: S<String>,
+    faults: Option<RawFaults>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+struct RawFaults {
+    api_error_rate: S<f64>,
+    throttle_rate: S<f64>,
+    sqs_stale_rate: S<f64>,
+    sqs_stale_max: S<String>,
+    sqs_missing_rate: S<f64>,
+    capacity_errors_per_day: S<f64>,
+    capacity_error_duration: S<String>,
+    spot_interruptions_per_day: S<f64>,
+    task_start_failure_rate: S<f64>,
+    restarts_per_day: S<f64>,
 }
 
 // ---------------------------------------------------------------- validated
@@ -229,6 +244,51 @@ pub struct SimConfig {
     pub scale_in_after_default_s: i32,
     /// How long after the last arrival the simulation may run to drain the queue.
     pub drain_limit_s: f64,
+    /// Injected faults (all off by default; `preheat chaos` turns them on).
+    pub faults: FaultConfig,
+}
+
+/// Faults the simulator can inject, each from its own seeded stream (`sim::faults`). Rates are
+/// probabilities per call or per tick; episodes are Poisson processes. All zero = no fault, and
+/// a run without faults is byte-identical to one from before faults existed.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct FaultConfig {
+    /// Probability that one ECS/SQS/CloudWatch call fails (a read becomes `None`, an apply
+    /// returns `ApplyError::Failed`).
+    pub api_error_rate: f64,
+    /// Probability that one call is throttled (`ThrottlingException`; `ApplyError::Throttled`).
+    pub throttle_rate: f64,
+    /// Probability that the SQS counts read are stale (up to `sqs_stale_max_s` old).
+    pub sqs_stale_rate: f64,
+    pub sqs_stale_max_s: f64,
+    /// Probability that the SQS counts are missing from an otherwise good read.
+    pub sqs_missing_rate: f64,
+    /// Capacity-error episodes (`InsufficientInstanceCapacity`, `UnfulfillableCapacity`) per day:
+    /// no instance launches while one lasts; tasks that need one stay PROVISIONING.
+    pub capacity_errors_per_day: f64,
+    /// Mean length of one capacity-error episode (exponential).
+    pub capacity_error_duration_s: f64,
+    /// Spot reclaims per day: an instance running a task is taken back; its tasks stop and
+    /// their jobs return after the visibility timeout.
+    pub spot_interruptions_per_day: f64,
+    /// Probability that a task fails to start (e.g. `CannotPullContainerError`); ECS replaces it.
+    pub task_start_failure_rate: f64,
+    /// Controller restarts per day: the policy loses its in-memory state (`Policy::restart`).
+    pub restarts_per_day: f64,
+}
+
+impl FaultConfig {
+    /// True when no fault can fire.
+    pub fn is_off(&self) -> bool {
+        self.api_error_rate <= 0.0
+            && self.throttle_rate <= 0.0
+            && self.sqs_stale_rate <= 0.0
+            && self.sqs_missing_rate <= 0.0
+            && self.capacity_errors_per_day <= 0.0
+            && self.spot_interruptions_per_day <= 0.0
+            && self.task_start_failure_rate <= 0.0
+            && self.restarts_per_day <= 0.0
+    }
 }
 
 impl Default for SimConfig {
@@ -246,6 +306,11 @@ impl Default for SimConfig {
             sqs_staleness_s: 0.0,
             scale_in_after_default_s: 300,
             drain_limit_s: 6.0 * 3600.0,
+            faults: FaultConfig {
+                sqs_stale_max_s: 300.0,
+                capacity_error_duration_s: 600.0,
+                ..FaultConfig::default()
+            },
         }
     }
 }
@@ -832,6 +897,55 @@ impl Validator {
                 0.0,
                 30.0 * 86_400.0,
             ),
+            faults: self.faults(r.faults, &d.faults),
+        }
+    }
+
+    fn faults(&mut self, r: Option<RawFaults>, d: &FaultConfig) -> FaultConfig {
+        let Some(r) = r else { return d.clone() };
+        let p = "simulation.faults";
+        // Rates below 1 so that a replaced task or a retried call eventually succeeds.
+        let rate = |v: &mut Self, x: &S<f64>, name: &str, max: f64| {
+            v.number(x, &format!("{p}.{name}"), 0.0, 0.0, max)
+        };
+        FaultConfig {
+            api_error_rate: rate(self, &r.api_error_rate, "api_error_rate", 0.9),
+            throttle_rate: rate(self, &r.throttle_rate, "throttle_rate", 0.9),
+            sqs_stale_rate: rate(self, &r.sqs_stale_rate, "sqs_stale_rate", 1.0),
+            sqs_stale_max_s: self.duration(
+                &r.sqs_stale_max,
+                &format!("{p}.sqs_stale_max"),
+                d.sqs_stale_max_s,
+                0.0,
+                3600.0,
+            ),
+            sqs_missing_rate: rate(self, &r.sqs_missing_rate, "sqs_missing_rate", 1.0),
+            capacity_errors_per_day: rate(
+                self,
+                &r.capacity_errors_per_day,
+                "capacity_errors_per_day",
+                1000.0,
+            ),
+            capacity_error_duration_s: self.duration(
+                &r.capacity_error_duration,
+                &format!("{p}.capacity_error_duration"),
+                d.capacity_error_duration_s,
+                1.0,
+                86_400.0,
+            ),
+            spot_interruptions_per_day: rate(
+                self,
+                &r.spot_interruptions_per_day,
+                "spot_interruptions_per_day",
+                10_000.0,
+            ),
+            task_start_failure_rate: rate(
+                self,
+                &r.task_start_failure_rate,
+                "task_start_failure_rate",
+                0.9,
+            ),
+            restarts_per_day: rate(self, &r.restarts_per_day, "restarts_per_day", 1000.0),
         }
     }
 }

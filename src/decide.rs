@@ -232,6 +232,13 @@ pub fn decide(
 
     // Hold: scale in only to the highest target of the hold window.
     let window_s = cfg.scale_in_stabilization_s.max(sz.hold_s);
+    if st.recent.is_empty()
+        && let Some(s) = obs.service
+    {
+        // Fresh state (first tick, or a restart lost it): the count found running was someone's
+        // target, so hold it for one window instead of flapping while the forecast relearns.
+        st.recent.push_back((now_s, s.desired));
+    }
     st.recent.push_back((now_s, sz.raw));
     while st
         .recent
@@ -500,13 +507,10 @@ mod tests {
         assert!(desired_of(&d).is_none());
         let mut last = 4;
         for i in 0..200 {
-            let d = decide(
-                &c,
-                15.0,
-                &mut st,
-                &obs(0, 0, last, 4, 4),
-                75.0 + i as f64 * 15.0,
-            );
+            // A scale-in needs the task read too (no worker is busy here).
+            let mut o = obs(0, 0, last, 4, 4);
+            o.tasks = Some(Vec::new());
+            let d = decide(&c, 15.0, &mut st, &o, 75.0 + i as f64 * 15.0);
             if let Some(n) = desired_of(&d) {
                 last = n;
             }

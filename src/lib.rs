@@ -7,6 +7,7 @@
 
 pub mod backtest;
 pub mod baselines;
+pub mod chaos;
 pub mod config;
 pub mod decide;
 pub mod forecast;
