@@ -45,6 +45,11 @@ impl FaultClass {
         FaultClass::All,
     ];
 
+    /// The class by its CLI name.
+    pub fn from_name(name: &str) -> Option<FaultClass> {
+        FaultClass::ALL.into_iter().find(|c| c.name() == name)
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             FaultClass::ApiErrors => "api-errors",
@@ -127,7 +132,10 @@ pub struct ChaosOptions {
     pub slice_max_s: f64,
     /// Policy under test (its CLI name).
     pub policy: String,
-    /// Hourly budget as a share of `max_tasks` at full price (so the budget guard is exercised).
+    /// Fault classes to cycle through (empty = all).
+    pub classes: Vec<FaultClass>,
+    /// Hourly budget as a share of `max_tasks` at full price (so the budget guard is exercised);
+    /// 0 = no budget.
     pub budget_share: f64,
     pub progress: bool,
 }
@@ -140,7 +148,8 @@ impl Default for ChaosOptions {
             slice_min_s: 86_400.0,
             slice_max_s: 2.0 * 86_400.0,
             policy: "preheat".into(),
-            budget_share: 0.6,
+            classes: Vec::new(),
+            budget_share: 0.75,
             progress: false,
         }
     }
@@ -203,6 +212,7 @@ pub struct ChaosReport {
     pub seed: u64,
     pub policy: String,
     pub scenarios: Vec<String>,
+    pub budget_share: f64,
     pub jobs: u64,
     pub faults: FaultCounts,
     /// Violations in the faulty runs.
@@ -233,19 +243,27 @@ pub fn slice(setup: &SimSetup, start_s: f64, len_s: f64) -> SimSetup {
 
 fn plan(scenarios: &[Scenario], o: &ChaosOptions) -> Vec<Case> {
     let mut rng = StdRng::seed_from_u64(o.seed);
+    let classes: &[FaultClass] = if o.classes.is_empty() {
+        &FaultClass::ALL
+    } else {
+        &o.classes
+    };
     (0..o.runs)
         .map(|r| {
             let scenario = r % scenarios.len();
-            let class = FaultClass::ALL[(r / scenarios.len()) % FaultClass::ALL.len()];
+            let class = classes[(r / scenarios.len()) % classes.len()];
             let setup = &scenarios[scenario].setup;
             let u: f64 = rng.random();
             let len_s = o.slice_min_s + u * (o.slice_max_s - o.slice_min_s).max(0.0);
             let first = setup.jobs.first().map_or(setup.start_s, |j| j.arrival_s);
             let last = setup.jobs.last().map_or(first, |j| j.arrival_s);
-            let room = (last - first - len_s).max(0.0);
-            let v: f64 = rng.random();
-            // Start a little before an arrival, so the slice is never empty.
-            let start_s = first + (v * room).floor() - 60.0;
+            // Start a minute before a random job (so a slice is never empty and busy periods,
+            // where faults hurt most, come up as often as they hold jobs), without running
+            // past the trace's end.
+            let k = ((rng.random::<f64>() * setup.jobs.len() as f64) as usize)
+                .min(setup.jobs.len().saturating_sub(1));
+            let at = setup.jobs.get(k).map_or(first, |j| j.arrival_s);
+            let start_s = (at.min(last - len_s).max(first) - 60.0).floor();
             Case {
                 scenario,
                 class,
@@ -267,8 +285,10 @@ fn run_case(
     let per_task_h =
         setup.service.price.per_hour_usd() / f64::from(setup.service.tasks_per_instance.max(1));
     let min_cost = f64::from(setup.service.min_tasks) * per_task_h;
-    let budget = (f64::from(setup.service.max_tasks) * per_task_h * o.budget_share).max(min_cost);
-    setup.service.budget_per_hour_usd = Some(budget);
+    if o.budget_share > 0.0 {
+        let full = f64::from(setup.service.max_tasks) * per_task_h;
+        setup.service.budget_per_hour_usd = Some((full * o.budget_share).max(min_cost));
+    }
     let slo_s = setup.service.slo.max_wait_s;
 
     let clean = sim::run_raw(&setup, build_policy(&o.policy, &setup)?, false);
@@ -317,7 +337,7 @@ pub fn run(scenarios: &[Scenario], o: &ChaosOptions) -> Result<ChaosReport, Unkn
         .map(|c| {
             let r = run_case(scenarios, o, c);
             let n = done.fetch_add(1, Ordering::Relaxed) + 1;
-            if o.progress && (n % 50 == 0 || n == total) {
+            if o.progress && (n.is_multiple_of(50) || n == total) {
                 eprintln!("[{n:>5}/{total}] chaos runs done");
             }
             r
@@ -329,6 +349,7 @@ pub fn run(scenarios: &[Scenario], o: &ChaosOptions) -> Result<ChaosReport, Unkn
         seed: o.seed,
         policy: o.policy.clone(),
         scenarios: scenarios.iter().map(|s| s.name.clone()).collect(),
+        budget_share: o.budget_share,
         jobs: 0,
         faults: FaultCounts::default(),
         invariants: InvariantReport::default(),
@@ -410,6 +431,17 @@ pub fn render(r: &ChaosReport) -> String {
         r.invariants.checks + r.clean_invariants.checks,
         r.invariants.total(),
         r.clean_invariants.total()
+    );
+    let _ = writeln!(
+        out,
+        "Budget cap: {} of max_tasks at full price; {} decisions were capped by it (with faults: {}).\n",
+        if r.budget_share > 0.0 {
+            format!("{:.0}%", r.budget_share * 100.0)
+        } else {
+            "none".to_string()
+        },
+        r.invariants.budget_capped + r.clean_invariants.budget_capped,
+        r.invariants.budget_capped
     );
     let _ = writeln!(out, "| fault injected | count |\n|---|---:|");
     for (label, n) in r.faults.rows() {

@@ -214,13 +214,20 @@ pub fn decide(
     learn(cfg, st, obs, now_s);
     let wake_at_s = now_s + tick_s;
     let current = obs.service.map(|s| s.desired).or(st.last_desired);
-    let Some(q) = obs.queue else {
+    // Without the service's own desired count, a write could be a scale-in: the last count
+    // decided here may never have been applied (a failed UpdateService), so hold.
+    let (Some(q), Some(_)) = (obs.queue, obs.service) else {
         return Decision {
             actions: vec![],
             why: Reason::new(
                 ReasonCode::MissingData,
                 format!(
-                    "queue depth unreadable: holding desired at {}",
+                    "{} unreadable: holding desired at {}",
+                    if obs.queue.is_none() {
+                        "queue depth"
+                    } else {
+                        "service"
+                    },
                     current.map_or("its current value".to_string(), |c| c.to_string())
                 ),
             ),

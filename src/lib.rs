@@ -11,6 +11,8 @@ pub mod chaos;
 pub mod config;
 pub mod decide;
 pub mod forecast;
+#[cfg(test)]
+mod fuzz;
 pub mod lag;
 pub mod model;
 pub mod queueing;

@@ -81,6 +81,8 @@ pub struct InvariantReport {
     /// Checks made (decisions, observations, stops, job events), to show the counters mean
     /// something.
     pub checks: u64,
+    /// Decisions the policy itself capped at the budget (shows the budget check had work).
+    pub budget_capped: u64,
     pub examples: Vec<String>,
 }
 
@@ -106,6 +108,7 @@ impl InvariantReport {
             *a += b;
         }
         self.checks += o.checks;
+        self.budget_capped += o.budget_capped;
         for e in &o.examples {
             if self.examples.len() < MAX_EXAMPLES {
                 self.examples.push(e.clone());

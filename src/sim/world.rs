@@ -1068,8 +1068,11 @@ impl World for SimWorld {
     ) -> Result<(), ApplyError> {
         self.advance_to(now_s);
         for a in actions {
-            if let Action::SetDesired { desired, .. } = a {
+            if let Action::SetDesired { desired, reason } = a {
                 self.check_decision(*desired);
+                if reason.code == crate::model::ReasonCode::Budget {
+                    self.invariants.budget_capped += 1;
+                }
             }
             if let Some(f) = self.faults.as_mut() {
                 let api = match a {
