@@ -345,7 +345,7 @@ impl Config {
     pub fn parse(text: &str, source_name: &str) -> Result<Config, ConfigError> {
         let mut unknown: Vec<String> = Vec::new();
         let raw: RawConfig = serde_saphyr::with_deserializer_from_str(text, |de| {
-            serde_ignored::deserialize(de, |p| unknown.push(p.to_string()))
+            serde_ignored::deserialize(de, |p| unknown.push(display_path(&p)))
         })
         .map_err(|e| ConfigError::Syntax {
             path: source_name.to_string(),
@@ -358,7 +358,7 @@ impl Config {
             .filter(|k| !k.contains("__serde_saphyr_private"))
         {
             v.issue(
-                display_path(&key),
+                key,
                 None,
                 "unknown key (check its spelling and indentation against config/whisper.yaml)",
             );
@@ -375,21 +375,36 @@ impl Config {
     }
 }
 
-/// serde_ignored writes `services.0.max_taks`; people read `services[0].max_taks`.
-fn display_path(p: &str) -> String {
-    let mut out = String::new();
-    // `?` marks an Option layer; it is not a key.
-    for part in p.split('.').filter(|part| *part != "?") {
-        if part.chars().all(|c| c.is_ascii_digit()) && !part.is_empty() {
-            out.push_str(&format!("[{part}]"));
-        } else {
-            if !out.is_empty() {
-                out.push('.');
+/// serde_ignored writes `services.0.max_taks`; people read `services[0].max_taks`. Built from
+/// the path's parts, not its text, so that a key with a dot, a bracket, a space or nothing in it
+/// is still named (quoted) rather than lost (found by fuzzing: a key `.` gave an empty path).
+fn display_path(p: &serde_ignored::Path<'_>) -> String {
+    use serde_ignored::Path;
+    match p {
+        Path::Root => String::new(),
+        Path::Seq { parent, index } => format!("{}[{index}]", display_path(parent)),
+        Path::Map { parent, key } => {
+            let parent = display_path(parent);
+            let plain = !key.is_empty()
+                && !key.contains(|c: char| {
+                    matches!(c, '.' | '[' | ']' | '"') || c.is_whitespace() || c.is_control()
+                });
+            let key = if plain {
+                key.clone()
+            } else {
+                format!("{key:?}")
+            };
+            if parent.is_empty() {
+                key
+            } else {
+                format!("{parent}.{key}")
             }
-            out.push_str(part);
         }
+        // An Option or newtype layer is not a key.
+        Path::Some { parent }
+        | Path::NewtypeStruct { parent }
+        | Path::NewtypeVariant { parent } => display_path(parent),
     }
-    out
 }
 
 fn line_of<T>(s: &Spanned<T>) -> Option<u64> {
@@ -1036,6 +1051,25 @@ mod tests {
         assert_eq!(
             issues("tick: 10s\n"),
             vec!["services: at least one service is required (see config/whisper.yaml)"]
+        );
+    }
+
+    /// Regression (fuzzing, issue #5): a key `.` was reported with an empty path.
+    #[test]
+    fn odd_unknown_keys_are_named_quoted() {
+        let got = issues(&format!("{MIN}\".\": 1\n\"\": 2\na b: 3\n"));
+        for want in [
+            "\".\": unknown key",
+            "\"\": unknown key",
+            "\"a b\": unknown key",
+        ] {
+            assert!(got.iter().any(|e| e.starts_with(want)), "{want}: {got:?}");
+        }
+        let got = issues(&format!("{MIN}    slo2: {{x.y: 1}}\n"));
+        assert!(
+            got.iter()
+                .any(|e| e.starts_with("services[0].slo2: unknown key")),
+            "{got:?}"
         );
     }
 

@@ -155,6 +155,11 @@ struct SimulateArgs {
     /// Seed of the simulated cluster's random draws (default: the config's simulation.seed).
     #[arg(long)]
     seed: Option<u64>,
+    /// Inject one class of faults (api-errors, throttling, stale-sqs, capacity, spot,
+    /// failed-starts, restarts, all) at `preheat chaos` strength, replacing the config's
+    /// `simulation.faults`.
+    #[arg(long)]
+    faults: Option<String>,
     /// Print the summary as JSON.
     #[arg(long)]
     json: bool,
@@ -216,6 +221,9 @@ fn cmd_simulate(a: SimulateArgs) -> Result<()> {
     if let Some(seed) = a.seed {
         sim_cfg.seed = seed;
     }
+    if let Some(name) = &a.faults {
+        sim_cfg.faults = fault_class(name)?.config();
+    }
     let trace = match &a.trace {
         None => scenario::demo_trace(sim_cfg.seed)?,
         Some(path) => {
@@ -276,7 +284,38 @@ fn cmd_simulate(a: SimulateArgs) -> Result<()> {
             setup.sim.seed
         );
     }
+    if !setup.sim.faults.is_off() {
+        let injected: Vec<String> = result
+            .faults
+            .rows()
+            .iter()
+            .filter(|(_, n)| *n > 0)
+            .map(|(label, n)| format!("{n} {}", label.trim()))
+            .collect();
+        eprintln!(
+            "faults injected: {}; invariant violations: {}",
+            if injected.is_empty() {
+                "none".to_string()
+            } else {
+                injected.join(", ")
+            },
+            result.invariants.total()
+        );
+        for e in &result.invariants.examples {
+            eprintln!("  {e}");
+        }
+    }
     Ok(())
+}
+
+fn fault_class(name: &str) -> Result<preheat::chaos::FaultClass> {
+    use preheat::chaos::FaultClass;
+    FaultClass::from_name(name).with_context(|| {
+        format!(
+            "unknown fault class {name:?} (choose from: {})",
+            FaultClass::ALL.map(|c| c.name()).join(", ")
+        )
+    })
 }
 
 fn write_timeline(path: &PathBuf, rows: &[sim::world::TimelineRow]) -> Result<()> {
@@ -417,14 +456,7 @@ fn cmd_chaos(a: ChaosArgs) -> Result<()> {
     let classes = a
         .classes
         .iter()
-        .map(|c| {
-            chaos::FaultClass::from_name(c).with_context(|| {
-                format!(
-                    "--classes: unknown fault class {c:?} (choose from: {})",
-                    chaos::FaultClass::ALL.map(|c| c.name()).join(", ")
-                )
-            })
-        })
+        .map(|c| fault_class(c).context("--classes"))
         .collect::<Result<Vec<_>>>()?;
     if !(0.0..=1.0).contains(&a.budget_share) {
         bail!(

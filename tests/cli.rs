@@ -365,3 +365,20 @@ fn bad_fault_settings_are_named_with_path_and_line() {
         "{err}"
     );
 }
+
+#[test]
+fn simulate_with_a_fault_class_reports_faults_and_no_violation() {
+    let o = preheat(&["simulate", "--faults", "all", "--seed", "3"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(err.contains("faults injected: "), "{err}");
+    assert!(err.contains("controller restarts"), "{err}");
+    assert!(err.contains("invariant violations: 0"), "{err}");
+    let bad = preheat(&["simulate", "--faults", "gremlins"]);
+    assert!(!bad.status.success());
+    assert!(
+        stderr(&bad).contains("unknown fault class \"gremlins\""),
+        "{}",
+        stderr(&bad)
+    );
+}

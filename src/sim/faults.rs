@@ -261,6 +261,65 @@ mod regressions {
         );
     }
 
+    /// Regression (chaos, issue #5): an UpdateService scale-in failed, then DescribeServices
+    /// failed; preheat took its own unapplied count for the current one and wrote a "scale-out"
+    /// that was a scale-in of the real service (19 → 4 in the first 1,000-run chaos report).
+    #[test]
+    fn unreadable_service_is_never_written_to() {
+        let mut p = Preheat::new(service(), 15.0);
+        let obs = |visible: u64, desired: Option<u32>| Observation {
+            queue: Some(QueueDepth {
+                visible,
+                in_flight: 0,
+                delayed: 0,
+            }),
+            service: desired.map(|d| ServiceCounts {
+                desired: d,
+                running: d,
+                pending: 0,
+            }),
+            tasks: Some(Vec::new()),
+            ..Observation::default()
+        };
+        // Idle for a while: preheat wants fewer than the 8 it finds (the write "fails").
+        for i in 0..100 {
+            p.decide(&obs(0, Some(8)), f64::from(i) * 15.0);
+        }
+        // The service read fails; a little demand arrives.
+        for i in 100..120 {
+            let d = p.decide(&obs(2, None), f64::from(i) * 15.0);
+            assert!(
+                !d.actions
+                    .iter()
+                    .any(|a| matches!(a, Action::SetDesired { .. })),
+                "wrote desired without knowing it: {d:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn every_fault_class_is_seeded_and_byte_identical_on_rerun() {
+        let cfg = Config::parse(DEFAULT_CONFIG_YAML, "t").unwrap();
+        let trace = crate::scenario::synthetic_trace(500, 1.5, 9);
+        let mut setup = SimSetup::from_trace(service(), 15.0, cfg.simulation.clone(), &trace);
+        setup.sim.faults = crate::chaos::FaultClass::All.config();
+        let run = |s: &SimSetup| {
+            let r = run_raw(s, Box::new(Preheat::new(s.service.clone(), 15.0)), true);
+            let bytes =
+                serde_json::to_string(&(&r.jobs, &r.instances, &r.timeline, &r.faults)).unwrap();
+            (bytes, r.faults, r.invariants)
+        };
+        let (a, fa, inv) = run(&setup);
+        let (b, _, _) = run(&setup);
+        assert_eq!(a, b);
+        assert_eq!(inv.total(), 0, "{inv:?}");
+        for (label, n) in fa.rows() {
+            assert!(n > 0, "{label}: nothing injected in {fa:?}");
+        }
+        setup.sim.seed += 1;
+        assert_ne!(a, run(&setup).0);
+    }
+
     #[test]
     fn restarts_cause_no_flap_and_lose_no_job() {
         let cfg = Config::parse(DEFAULT_CONFIG_YAML, "t").unwrap();

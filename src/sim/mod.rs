@@ -34,6 +34,8 @@ pub struct SimResult {
     pub summary: Summary,
     pub timeline: Vec<TimelineRow>,
     pub ticks: u64,
+    pub faults: faults::FaultCounts,
+    pub invariants: invariants::InvariantReport,
 }
 
 impl SimSetup {
@@ -165,6 +167,8 @@ pub fn run(setup: &SimSetup, policy: Box<dyn Policy + Send>, record_timeline: bo
         summary,
         timeline: std::mem::take(&mut raw.timeline),
         ticks: raw.ticks,
+        faults: raw.faults,
+        invariants: std::mem::take(&mut raw.invariants),
     }
 }
 
