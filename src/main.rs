@@ -439,7 +439,17 @@ fn cmd_chaos(a: ChaosArgs) -> Result<()> {
     }
     let started = Instant::now();
     eprintln!("loading scenarios from {} ...", a.scenario_file.display());
-    let mut scenarios = backtest::load_scenarios(&a.scenario_file, None)?;
+    // One scenario asked for: load only its trace (loading all five takes a while).
+    let only = match a.scenarios.as_slice() {
+        [one] => Some(one.as_str()),
+        _ => None,
+    };
+    let mut scenarios = match backtest::load_scenarios(&a.scenario_file, only) {
+        Ok(s) => s,
+        // Unknown name: load them all to list the names below.
+        Err(_) if only.is_some() => backtest::load_scenarios(&a.scenario_file, None)?,
+        Err(e) => return Err(e.into()),
+    };
     if !a.scenarios.is_empty() {
         let known: Vec<String> = scenarios.iter().map(|s| s.name.clone()).collect();
         for want in &a.scenarios {
