@@ -272,6 +272,21 @@ fn chaos_runs_ten_fault_runs_with_no_violation() {
     // Same seed, same report.
     let again = preheat(&["chaos", "--runs", "10", "--scenarios", "kth-office-hours"]);
     assert_eq!(o.stdout, again.stdout);
+    let j = preheat(&[
+        "chaos",
+        "--runs",
+        "3",
+        "--scenarios",
+        "kth-office-hours",
+        "--classes",
+        "spot,restarts",
+        "--json",
+    ]);
+    assert!(j.status.success(), "{}", stderr(&j));
+    let v: serde_json::Value = serde_json::from_slice(&j.stdout).unwrap();
+    assert_eq!(v["runs"], 3);
+    assert_eq!(v["per_class"].as_array().unwrap().len(), 8);
+    assert!(v["faults"]["restarts"].as_u64().unwrap() > 0, "{v}");
 }
 
 #[test]
