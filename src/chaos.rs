@@ -449,7 +449,7 @@ pub fn render(r: &ChaosReport) -> String {
     }
     let _ = writeln!(
         out,
-        "\n| fault class | runs | jobs | faults | SLO attainment clean → faulty | wait p95 clean → faulty (mean) | cost clean → faulty | interrupted jobs | violations |\n|---|---:|---:|---:|---|---|---|---:|---:|"
+        "\n| fault class | runs | jobs | faults | SLO attainment clean → faulty | wait p95 clean → faulty (mean) | cost clean → faulty | interrupted jobs | unstarted at the end | violations |\n|---|---:|---:|---:|---|---|---|---:|---:|---:|"
     );
     for (c, s) in &r.per_class {
         if s.runs == 0 {
@@ -462,7 +462,7 @@ pub fn render(r: &ChaosReport) -> String {
         };
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {} | {:.2}% → {:.2}% ({:+.2} pt) | {:.0} s → {:.0} s | ${:.0} → ${:.0} ({dcost:+.1}%) | {} | {} |",
+            "| {} | {} | {} | {} | {:.2}% → {:.2}% ({:+.2} pt) | {:.0} s → {:.0} s | ${:.0} → ${:.0} ({dcost:+.1}%) | {} | {} | {} |",
             c.name(),
             s.runs,
             s.jobs,
@@ -475,6 +475,7 @@ pub fn render(r: &ChaosReport) -> String {
             s.clean_cost_usd,
             s.faulty_cost_usd,
             s.interrupted_jobs,
+            s.unstarted,
             s.violations
         );
     }
