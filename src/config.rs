@@ -125,6 +125,21 @@ struct RawSimulation {
     sqs_staleness: S<String>,
     scale_in_after_default: S<String>,
     drain_limit: S<String>,
+    faults: Option<RawFaults>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+struct RawFaults {
+    api_error_rate: S<f64>,
+    throttle_rate: S<f64>,
+    sqs_stale_rate: S<f64>,
+    sqs_stale_max: S<String>,
+    sqs_missing_rate: S<f64>,
+    capacity_errors_per_day: S<f64>,
+    capacity_error_duration: S<String>,
+    spot_interruptions_per_day: S<f64>,
+    task_start_failure_rate: S<f64>,
+    restarts_per_day: S<f64>,
 }
 
 // ---------------------------------------------------------------- validated
@@ -236,6 +251,51 @@ pub struct SimConfig {
     pub scale_in_after_default_s: i32,
     /// How long after the last arrival the simulation may run to drain the queue.
     pub drain_limit_s: f64,
+    /// Injected faults (all off by default; `preheat chaos` turns them on).
+    pub faults: FaultConfig,
+}
+
+/// Faults the simulator can inject, each from its own seeded stream (`sim::faults`). Rates are
+/// probabilities per call or per tick; episodes are Poisson processes. All zero = no fault, and
+/// a run without faults is byte-identical to one from before faults existed.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct FaultConfig {
+    /// Probability that one ECS/SQS/CloudWatch call fails (a read becomes `None`, an apply
+    /// returns `ApplyError::Failed`).
+    pub api_error_rate: f64,
+    /// Probability that one call is throttled (`ThrottlingException`; `ApplyError::Throttled`).
+    pub throttle_rate: f64,
+    /// Probability that the SQS counts read are stale (up to `sqs_stale_max_s` old).
+    pub sqs_stale_rate: f64,
+    pub sqs_stale_max_s: f64,
+    /// Probability that the SQS counts are missing from an otherwise good read.
+    pub sqs_missing_rate: f64,
+    /// Capacity-error episodes (`InsufficientInstanceCapacity`, `UnfulfillableCapacity`) per day:
+    /// no instance launches while one lasts; tasks that need one stay PROVISIONING.
+    pub capacity_errors_per_day: f64,
+    /// Mean length of one capacity-error episode (exponential).
+    pub capacity_error_duration_s: f64,
+    /// Spot reclaims per day: an instance running a task is taken back; its tasks stop and
+    /// their jobs return after the visibility timeout.
+    pub spot_interruptions_per_day: f64,
+    /// Probability that a task fails to start (e.g. `CannotPullContainerError`); ECS replaces it.
+    pub task_start_failure_rate: f64,
+    /// Controller restarts per day: the policy loses its in-memory state (`Policy::restart`).
+    pub restarts_per_day: f64,
+}
+
+impl FaultConfig {
+    /// True when no fault can fire.
+    pub fn is_off(&self) -> bool {
+        self.api_error_rate <= 0.0
+            && self.throttle_rate <= 0.0
+            && self.sqs_stale_rate <= 0.0
+            && self.sqs_missing_rate <= 0.0
+            && self.capacity_errors_per_day <= 0.0
+            && self.spot_interruptions_per_day <= 0.0
+            && self.task_start_failure_rate <= 0.0
+            && self.restarts_per_day <= 0.0
+    }
 }
 
 impl Default for SimConfig {
@@ -253,6 +313,11 @@ impl Default for SimConfig {
             sqs_staleness_s: 0.0,
             scale_in_after_default_s: 300,
             drain_limit_s: 6.0 * 3600.0,
+            faults: FaultConfig {
+                sqs_stale_max_s: 300.0,
+                capacity_error_duration_s: 600.0,
+                ..FaultConfig::default()
+            },
         }
     }
 }
@@ -297,7 +362,7 @@ impl Config {
     pub fn parse(text: &str, source_name: &str) -> Result<Config, ConfigError> {
         let mut unknown: Vec<String> = Vec::new();
         let raw: RawConfig = serde_saphyr::with_deserializer_from_str(text, |de| {
-            serde_ignored::deserialize(de, |p| unknown.push(p.to_string()))
+            serde_ignored::deserialize(de, |p| unknown.push(display_path(&p)))
         })
         .map_err(|e| ConfigError::Syntax {
             path: source_name.to_string(),
@@ -310,7 +375,7 @@ impl Config {
             .filter(|k| !k.contains("__serde_saphyr_private"))
         {
             v.issue(
-                display_path(&key),
+                key,
                 None,
                 "unknown key (check its spelling and indentation against config/whisper.yaml)",
             );
@@ -327,21 +392,36 @@ impl Config {
     }
 }
 
-/// serde_ignored writes `services.0.max_taks`; people read `services[0].max_taks`.
-fn display_path(p: &str) -> String {
-    let mut out = String::new();
-    // `?` marks an Option layer; it is not a key.
-    for part in p.split('.').filter(|part| *part != "?") {
-        if part.chars().all(|c| c.is_ascii_digit()) && !part.is_empty() {
-            out.push_str(&format!("[{part}]"));
-        } else {
-            if !out.is_empty() {
-                out.push('.');
+/// serde_ignored writes `services.0.max_taks`; people read `services[0].max_taks`. Built from
+/// the path's parts, not its text, so that a key with a dot, a bracket, a space or nothing in it
+/// is still named (quoted) rather than lost (found by fuzzing: a key `.` gave an empty path).
+fn display_path(p: &serde_ignored::Path<'_>) -> String {
+    use serde_ignored::Path;
+    match p {
+        Path::Root => String::new(),
+        Path::Seq { parent, index } => format!("{}[{index}]", display_path(parent)),
+        Path::Map { parent, key } => {
+            let parent = display_path(parent);
+            let plain = !key.is_empty()
+                && !key.contains(|c: char| {
+                    matches!(c, '.' | '[' | ']' | '"') || c.is_whitespace() || c.is_control()
+                });
+            let key = if plain {
+                key.clone()
+            } else {
+                format!("{key:?}")
+            };
+            if parent.is_empty() {
+                key
+            } else {
+                format!("{parent}.{key}")
             }
-            out.push_str(part);
         }
+        // An Option or newtype layer is not a key.
+        Path::Some { parent }
+        | Path::NewtypeStruct { parent }
+        | Path::NewtypeVariant { parent } => display_path(parent),
     }
-    out
 }
 
 fn line_of<T>(s: &Spanned<T>) -> Option<u64> {
@@ -881,6 +961,55 @@ impl Validator {
                 0.0,
                 30.0 * 86_400.0,
             ),
+            faults: self.faults(r.faults, &d.faults),
+        }
+    }
+
+    fn faults(&mut self, r: Option<RawFaults>, d: &FaultConfig) -> FaultConfig {
+        let Some(r) = r else { return d.clone() };
+        let p = "simulation.faults";
+        // Rates below 1 so that a replaced task or a retried call eventually succeeds.
+        let rate = |v: &mut Self, x: &S<f64>, name: &str, max: f64| {
+            v.number(x, &format!("{p}.{name}"), 0.0, 0.0, max)
+        };
+        FaultConfig {
+            api_error_rate: rate(self, &r.api_error_rate, "api_error_rate", 0.9),
+            throttle_rate: rate(self, &r.throttle_rate, "throttle_rate", 0.9),
+            sqs_stale_rate: rate(self, &r.sqs_stale_rate, "sqs_stale_rate", 1.0),
+            sqs_stale_max_s: self.duration(
+                &r.sqs_stale_max,
+                &format!("{p}.sqs_stale_max"),
+                d.sqs_stale_max_s,
+                0.0,
+                3600.0,
+            ),
+            sqs_missing_rate: rate(self, &r.sqs_missing_rate, "sqs_missing_rate", 1.0),
+            capacity_errors_per_day: rate(
+                self,
+                &r.capacity_errors_per_day,
+                "capacity_errors_per_day",
+                1000.0,
+            ),
+            capacity_error_duration_s: self.duration(
+                &r.capacity_error_duration,
+                &format!("{p}.capacity_error_duration"),
+                d.capacity_error_duration_s,
+                1.0,
+                86_400.0,
+            ),
+            spot_interruptions_per_day: rate(
+                self,
+                &r.spot_interruptions_per_day,
+                "spot_interruptions_per_day",
+                10_000.0,
+            ),
+            task_start_failure_rate: rate(
+                self,
+                &r.task_start_failure_rate,
+                "task_start_failure_rate",
+                0.9,
+            ),
+            restarts_per_day: rate(self, &r.restarts_per_day, "restarts_per_day", 1000.0),
         }
     }
 }
@@ -971,6 +1100,25 @@ mod tests {
         assert_eq!(
             issues("tick: 10s\n"),
             vec!["services: at least one service is required (see config/whisper.yaml)"]
+        );
+    }
+
+    /// Regression (fuzzing, issue #5): a key `.` was reported with an empty path.
+    #[test]
+    fn odd_unknown_keys_are_named_quoted() {
+        let got = issues(&format!("{MIN}\".\": 1\n\"\": 2\na b: 3\n"));
+        for want in [
+            "\".\": unknown key",
+            "\"\": unknown key",
+            "\"a b\": unknown key",
+        ] {
+            assert!(got.iter().any(|e| e.starts_with(want)), "{want}: {got:?}");
+        }
+        let got = issues(&format!("{MIN}    slo2: {{x.y: 1}}\n"));
+        assert!(
+            got.iter()
+                .any(|e| e.starts_with("services[0].slo2: unknown key")),
+            "{got:?}"
         );
     }
 

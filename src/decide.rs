@@ -34,6 +34,8 @@ pub struct CoreState {
     /// Since when jobs have been waiting without a break: the oldest waiting job is at most
     /// this old (SQS gives its age only through CloudWatch).
     backlog_since_s: Option<f64>,
+    /// The desired count found on the first tick of fresh state, held for a window.
+    found: Option<(f64, u32)>,
     /// Recent raw targets, for the scale-in hold.
     recent: VecDeque<(f64, u32)>,
     last_desired: Option<u32>,
@@ -50,6 +52,7 @@ impl CoreState {
             last_counters: None,
             last_depth: None,
             backlog_since_s: None,
+            found: None,
             recent: VecDeque::new(),
             last_desired: None,
             last_scale_in_after_write_s: None,
@@ -268,13 +271,20 @@ pub fn decide(
     learn(cfg, st, obs, now_s);
     let wake_at_s = now_s + tick_s;
     let current = obs.service.map(|s| s.desired).or(st.last_desired);
-    let Some(q) = obs.queue else {
+    // Without the service's own desired count, a write could be a scale-in: the last count
+    // decided here may never have been applied (a failed UpdateService), so hold.
+    let (Some(q), Some(_)) = (obs.queue, obs.service) else {
         return Decision {
             actions: vec![],
             why: Reason::new(
                 ReasonCode::MissingData,
                 format!(
-                    "queue depth unreadable: holding desired at {}",
+                    "{} unreadable: holding desired at {}",
+                    if obs.queue.is_none() {
+                        "queue depth"
+                    } else {
+                        "service"
+                    },
                     current.map_or("its current value".to_string(), |c| c.to_string())
                 ),
             ),
@@ -286,6 +296,14 @@ pub fn decide(
 
     // Hold: scale in only to the highest target of the hold window.
     let window_s = cfg.scale_in_stabilization_s.max(sz.hold_s);
+    if st.recent.is_empty()
+        && let Some(s) = obs.service
+    {
+        // Fresh state (first tick, or a restart lost it): the count found was someone's target,
+        // launches still provisioning included, so hold all of it for one window instead of
+        // flapping while the forecast relearns.
+        st.found = Some((now_s, s.desired));
+    }
     st.recent.push_back((now_s, sz.raw));
     while st
         .recent
@@ -299,7 +317,15 @@ pub fn decide(
     // provisioning, which then paid a whole boot for nothing).
     let peak = st.recent.iter().map(|&(_, v)| v).max().unwrap_or(sz.raw);
     let running = obs.service.map_or(peak, |s| s.running);
-    let held = sz.raw.max(peak.min(running));
+    let found = match st.found {
+        // At least one cold start: relaunching what was just let go costs a whole boot.
+        Some((since_s, n)) if now_s - since_s <= window_s.max(sz.cold_lag_s) => n,
+        _ => {
+            st.found = None;
+            0
+        }
+    };
+    let held = sz.raw.max(peak.min(running)).max(found);
 
     let mut target = held;
     let mut code = if sz.backlog_tasks > 0 && sz.busy + sz.backlog_tasks >= sz.forecast_tasks {
@@ -514,6 +540,7 @@ mod tests {
         assert!(launched >= 1);
         // The jobs went elsewhere (a purge, another consumer); the launches are still pending.
         let mut o = obs(0, 0, launched, 5, 5);
+        o.tasks = Some(Vec::new());
         o.service = Some(ServiceCounts {
             desired: launched,
             running: 0,
@@ -524,7 +551,9 @@ mod tests {
         // A running idle worker, by contrast, is kept through the hold window.
         let mut st = CoreState::new(&c);
         decide(&c, 15.0, &mut st, &obs(1, 0, 0, 1, 0), 0.0);
-        let d = decide(&c, 15.0, &mut st, &obs(0, 0, 1, 1, 1), 15.0);
+        let mut o = obs(0, 0, 1, 1, 1);
+        o.tasks = Some(Vec::new());
+        let d = decide(&c, 15.0, &mut st, &o, 15.0);
         assert_eq!(desired_of(&d), None, "{}", d.why);
         assert_eq!(d.why.code, ReasonCode::KeepWarm);
     }
@@ -585,13 +614,10 @@ mod tests {
         assert!(desired_of(&d).is_none());
         let mut last = 4;
         for i in 0..200 {
-            let d = decide(
-                &c,
-                15.0,
-                &mut st,
-                &obs(0, 0, last, 4, 4),
-                75.0 + i as f64 * 15.0,
-            );
+            // A scale-in needs the task read too (no worker is busy here).
+            let mut o = obs(0, 0, last, 4, 4);
+            o.tasks = Some(Vec::new());
+            let d = decide(&c, 15.0, &mut st, &o, 75.0 + i as f64 * 15.0);
             if let Some(n) = desired_of(&d) {
                 last = n;
             }

@@ -8,10 +8,13 @@
 pub mod aws;
 pub mod backtest;
 pub mod baselines;
+pub mod chaos;
 pub mod clock;
 pub mod config;
 pub mod decide;
 pub mod forecast;
+#[cfg(test)]
+mod fuzz;
 pub mod lag;
 pub mod model;
 pub mod queueing;

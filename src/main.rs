@@ -42,6 +42,9 @@ enum Command {
     Run(RunArgs),
     /// Measure the AWS loop's RSS and CPU per tick against a local emulator (moto).
     Footprint(FootprintArgs),
+    /// Run seeded fault-injection runs (each beside its fault-free twin) over short slices of the
+    /// backtest scenarios; print invariant violations (must be 0) and each fault's SLO/cost impact.
+    Chaos(ChaosArgs),
     /// Measure simulator throughput on a synthetic 30-day, 100k-job trace.
     Bench {
         /// Jobs in the synthetic trace.
@@ -131,6 +134,45 @@ struct BacktestArgs {
 }
 
 #[derive(Args)]
+struct ChaosArgs {
+    /// Fault runs (each also runs once without faults for comparison).
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    runs: u64,
+    /// Seed that picks each run's scenario slice, fault class and simulator seed.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Scenario names to use, comma-separated (default: all in the scenario file).
+    #[arg(long, value_delimiter = ',')]
+    scenarios: Vec<String>,
+    /// Scenario file.
+    #[arg(long, default_value = "config/scenarios.yaml")]
+    scenario_file: PathBuf,
+    /// Shortest slice of a trace one run replays (humantime).
+    #[arg(long, default_value = "1d")]
+    slice_min: String,
+    /// Longest slice (humantime).
+    #[arg(long, default_value = "2d")]
+    slice_max: String,
+    /// Policy under test.
+    #[arg(long, default_value = "preheat")]
+    policy: String,
+    /// Fault classes to cycle through, comma-separated: api-errors, throttling, stale-sqs,
+    /// capacity, spot, failed-starts, restarts, all (default: every one).
+    #[arg(long, value_delimiter = ',')]
+    classes: Vec<String>,
+    /// Hourly budget cap for every run, as a share of max_tasks at full price (so the budget
+    /// guard is exercised); 0 = no budget.
+    #[arg(long, default_value_t = 0.75)]
+    budget_share: f64,
+    /// Print the report as JSON instead of Markdown tables.
+    #[arg(long)]
+    json: bool,
+    /// Threads (default: all cores).
+    #[arg(long)]
+    threads: Option<usize>,
+}
+
+#[derive(Args)]
 struct SimulateArgs {
     /// Policy YAML file (default: the bundled config/whisper.yaml).
     #[arg(long)]
@@ -169,6 +211,11 @@ struct SimulateArgs {
     /// Seed of the simulated cluster's random draws (default: the config's simulation.seed).
     #[arg(long)]
     seed: Option<u64>,
+    /// Inject one class of faults (api-errors, throttling, stale-sqs, capacity, spot,
+    /// failed-starts, restarts, all) at `preheat chaos` strength, replacing the config's
+    /// `simulation.faults`.
+    #[arg(long)]
+    faults: Option<String>,
     /// Print the summary as JSON.
     #[arg(long)]
     json: bool,
@@ -183,6 +230,7 @@ fn main() {
         Command::Simulate(a) => cmd_simulate(a),
         Command::Validate { config } => cmd_validate(config),
         Command::Backtest(a) => cmd_backtest(a),
+        Command::Chaos(a) => cmd_chaos(a),
         Command::Bench { jobs, days, seed } => cmd_bench(jobs, days, seed),
         Command::Run(a) => cmd_run(a),
         Command::Footprint(a) => cmd_footprint(a),
@@ -230,6 +278,9 @@ fn cmd_simulate(a: SimulateArgs) -> Result<()> {
     let mut sim_cfg = cfg.simulation.clone();
     if let Some(seed) = a.seed {
         sim_cfg.seed = seed;
+    }
+    if let Some(name) = &a.faults {
+        sim_cfg.faults = fault_class(name)?.config();
     }
     let trace = match &a.trace {
         None => scenario::demo_trace(sim_cfg.seed)?,
@@ -291,7 +342,38 @@ fn cmd_simulate(a: SimulateArgs) -> Result<()> {
             setup.sim.seed
         );
     }
+    if !setup.sim.faults.is_off() {
+        let injected: Vec<String> = result
+            .faults
+            .rows()
+            .iter()
+            .filter(|(_, n)| *n > 0)
+            .map(|(label, n)| format!("{n} {}", label.trim()))
+            .collect();
+        eprintln!(
+            "faults injected: {}; invariant violations: {}",
+            if injected.is_empty() {
+                "none".to_string()
+            } else {
+                injected.join(", ")
+            },
+            result.invariants.total()
+        );
+        for e in &result.invariants.examples {
+            eprintln!("  {e}");
+        }
+    }
     Ok(())
+}
+
+fn fault_class(name: &str) -> Result<preheat::chaos::FaultClass> {
+    use preheat::chaos::FaultClass;
+    FaultClass::from_name(name).with_context(|| {
+        format!(
+            "unknown fault class {name:?} (choose from: {})",
+            FaultClass::ALL.map(|c| c.name()).join(", ")
+        )
+    })
 }
 
 fn write_timeline(path: &PathBuf, rows: &[sim::world::TimelineRow]) -> Result<()> {
@@ -394,6 +476,96 @@ fn cmd_backtest(a: BacktestArgs) -> Result<()> {
         a.out.display(),
         started.elapsed().as_secs_f64()
     );
+    Ok(())
+}
+
+fn cmd_chaos(a: ChaosArgs) -> Result<()> {
+    use preheat::{backtest, chaos};
+    let slice_min_s = parse_humantime_s("slice-min", &a.slice_min)?;
+    let slice_max_s = parse_humantime_s("slice-max", &a.slice_max)?;
+    if slice_min_s < 3600.0 || slice_max_s < slice_min_s {
+        bail!(
+            "--slice-min must be at least 1h and --slice-max at least --slice-min (got {} and {})",
+            a.slice_min,
+            a.slice_max
+        );
+    }
+    if let Some(n) = a.threads {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(n.max(1))
+            .build_global()
+            .context("cannot start the worker threads")?;
+    }
+    let started = Instant::now();
+    eprintln!("loading scenarios from {} ...", a.scenario_file.display());
+    // One scenario asked for: load only its trace (loading all five takes a while).
+    let only = match a.scenarios.as_slice() {
+        [one] => Some(one.as_str()),
+        _ => None,
+    };
+    let mut scenarios = match backtest::load_scenarios(&a.scenario_file, only) {
+        Ok(s) => s,
+        // Unknown name: load them all to list the names below.
+        Err(_) if only.is_some() => backtest::load_scenarios(&a.scenario_file, None)?,
+        Err(e) => return Err(e.into()),
+    };
+    if !a.scenarios.is_empty() {
+        let known: Vec<String> = scenarios.iter().map(|s| s.name.clone()).collect();
+        for want in &a.scenarios {
+            if !known.contains(want) {
+                bail!(
+                    "--scenarios: no scenario named {want:?} in {} (it has: {})",
+                    a.scenario_file.display(),
+                    known.join(", ")
+                );
+            }
+        }
+        scenarios.retain(|s| a.scenarios.contains(&s.name));
+    }
+    let classes = a
+        .classes
+        .iter()
+        .map(|c| fault_class(c).context("--classes"))
+        .collect::<Result<Vec<_>>>()?;
+    if !(0.0..=1.0).contains(&a.budget_share) {
+        bail!(
+            "--budget-share must be between 0 (no budget) and 1 (max_tasks at full price), got {}",
+            a.budget_share
+        );
+    }
+    let opts = chaos::ChaosOptions {
+        budget_share: a.budget_share,
+        classes,
+        runs: a.runs as usize,
+        seed: a.seed,
+        slice_min_s,
+        slice_max_s,
+        policy: a.policy.clone(),
+        progress: true,
+    };
+    eprintln!(
+        "running {} fault runs (+ {} fault-free twins) over {} scenario(s) ...",
+        a.runs,
+        a.runs,
+        scenarios.len()
+    );
+    let report = chaos::run(&scenarios, &opts)?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", chaos::render(&report));
+    }
+    eprintln!(
+        "{} runs in {:.0} s",
+        report.runs,
+        started.elapsed().as_secs_f64()
+    );
+    if report.violations() > 0 {
+        bail!(
+            "{} invariant violation(s); see the table above",
+            report.violations()
+        );
+    }
     Ok(())
 }
 

@@ -102,9 +102,11 @@ impl Observation {
             .map(|q| q.in_flight.div_ceil(u64::from(jobs_per_task.max(1))) as u32)
     }
 
-    /// True when every read a scale-in depends on succeeded.
+    /// True when every read a scale-in depends on succeeded: the queue (demand), the service
+    /// (the count to lower) and the tasks (which workers are busy; without them the busy floor
+    /// is only a guess from in-flight messages).
     pub fn complete_for_scale_in(&self) -> bool {
-        self.queue.is_some() && self.service.is_some()
+        self.queue.is_some() && self.service.is_some() && self.tasks.is_some()
     }
 }
 
@@ -211,4 +213,41 @@ pub trait Policy {
     fn decide(&mut self, obs: &Observation, now_s: f64) -> Decision;
     /// Forget learned in-memory state, as a restarted controller would.
     fn restart(&mut self) {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn full() -> Observation {
+        Observation {
+            queue: Some(QueueDepth::default()),
+            counters: Some(Counters::default()),
+            service: Some(ServiceCounts::default()),
+            tasks: Some(Vec::new()),
+            instances: Some(InstanceCounts::default()),
+            scale_in_after_s: Some(60),
+        }
+    }
+
+    /// Regression (chaos, issue #5): with DescribeTasks failing, preheat scaled in from the
+    /// in-flight estimate of busy workers. A failed task read must block scale-in too.
+    #[test]
+    fn scale_in_needs_queue_service_and_tasks() {
+        assert!(full().complete_for_scale_in());
+        for strip in 0..3 {
+            let mut o = full();
+            match strip {
+                0 => o.queue = None,
+                1 => o.service = None,
+                _ => o.tasks = None,
+            }
+            assert!(!o.complete_for_scale_in(), "{strip}");
+        }
+        // Counters and instances only inform forecasts and the scaleInAfter write.
+        let mut o = full();
+        o.counters = None;
+        o.instances = None;
+        assert!(o.complete_for_scale_in());
+    }
 }

@@ -453,6 +453,7 @@ mod tests {
                 running: 1,
                 pending: 0,
             }),
+            tasks: Some(Vec::new()),
             ..Observation::default()
         };
         let d = Decision {

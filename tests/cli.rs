@@ -253,3 +253,147 @@ fn all_five_shared_traces_simulate() {
         );
     }
 }
+
+#[test]
+fn chaos_runs_ten_fault_runs_with_no_violation() {
+    let o = preheat(&["chaos", "--runs", "10", "--scenarios", "kth-office-hours"]);
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    let out = stdout(&o);
+    assert!(
+        out.starts_with("10 chaos runs (seed 1, policy preheat)"),
+        "{out}"
+    );
+    assert!(out.contains("| **total** ("), "{out}");
+    assert!(out.contains("| **0** | **0** |"), "{out}");
+    for class in ["api-errors", "capacity", "spot", "restarts", "all"] {
+        assert!(out.contains(&format!("| {class} |")), "{class}: {out}");
+    }
+    assert!(stderr(&o).contains("chaos runs done"), "{}", stderr(&o));
+    // Same seed, same report.
+    let again = preheat(&["chaos", "--runs", "10", "--scenarios", "kth-office-hours"]);
+    assert_eq!(o.stdout, again.stdout);
+    let j = preheat(&[
+        "chaos",
+        "--runs",
+        "3",
+        "--scenarios",
+        "kth-office-hours",
+        "--classes",
+        "spot,restarts",
+        "--json",
+    ]);
+    assert!(j.status.success(), "{}", stderr(&j));
+    let v: serde_json::Value = serde_json::from_slice(&j.stdout).unwrap();
+    assert_eq!(v["runs"], 3);
+    assert_eq!(v["per_class"].as_array().unwrap().len(), 8);
+    assert!(v["faults"]["restarts"].as_u64().unwrap() > 0, "{v}");
+}
+
+#[test]
+fn chaos_bad_flags_are_named() {
+    let o = preheat(&["chaos", "--runs", "0"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("--runs"), "{}", stderr(&o));
+    let o = preheat(&["chaos", "--runs", "2", "--scenarios", "nope"]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("no scenario named \"nope\""),
+        "{}",
+        stderr(&o)
+    );
+    let o = preheat(&["chaos", "--runs", "2", "--slice-min", "1 fortnight"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("--slice-min"), "{}", stderr(&o));
+    let o = preheat(&[
+        "chaos",
+        "--runs",
+        "2",
+        "--scenarios",
+        "kth-office-hours",
+        "--policy",
+        "magic",
+    ]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("unknown policy"), "{}", stderr(&o));
+}
+
+/// The bundled config with its (commented) faults block switched on.
+fn faulty_config() -> PathBuf {
+    let text = std::fs::read_to_string(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("config/whisper.yaml"),
+    )
+    .unwrap();
+    let on = text
+        .replace("  # faults:", "  faults:")
+        .replace("  #   ", "    ");
+    assert_ne!(on, text, "whisper.yaml documents a faults block");
+    let p = tmp("faulty.yaml");
+    std::fs::write(&p, on).unwrap();
+    p
+}
+
+#[test]
+fn faulty_simulation_is_deterministic_and_differs_from_a_clean_one() {
+    let cfg = faulty_config();
+    let v = preheat(&["validate", "--config", cfg.to_str().unwrap()]);
+    assert!(v.status.success(), "{}", stderr(&v));
+    let (t1, t2) = (tmp("f1.csv"), tmp("f2.csv"));
+    let run = |t: &PathBuf| {
+        preheat(&[
+            "simulate",
+            "--json",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--timeline",
+            t.to_str().unwrap(),
+        ])
+    };
+    let (a, b) = (run(&t1), run(&t2));
+    assert!(a.status.success(), "{}", stderr(&a));
+    assert_eq!(a.stdout, b.stdout);
+    assert_eq!(std::fs::read(&t1).unwrap(), std::fs::read(&t2).unwrap());
+    let clean = preheat(&["simulate", "--json"]);
+    assert_ne!(a.stdout, clean.stdout);
+}
+
+#[test]
+fn bad_fault_settings_are_named_with_path_and_line() {
+    let text = std::fs::read_to_string(faulty_config()).unwrap();
+    let bad = text
+        .replace("api_error_rate: 0.05", "api_error_rate: 1.5")
+        .replace(
+            "capacity_error_duration: 10m",
+            "capacity_error_duration: soon",
+        );
+    let p = tmp("bad-faults.yaml");
+    std::fs::write(&p, bad).unwrap();
+    let o = preheat(&["validate", "--config", p.to_str().unwrap()]);
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    assert!(
+        err.contains("simulation.faults.api_error_rate (line ")
+            && err.contains("1.5 is out of range"),
+        "{err}"
+    );
+    assert!(
+        err.contains("simulation.faults.capacity_error_duration (line "),
+        "{err}"
+    );
+}
+
+#[test]
+fn simulate_with_a_fault_class_reports_faults_and_no_violation() {
+    let o = preheat(&["simulate", "--faults", "all", "--seed", "3"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(err.contains("faults injected: "), "{err}");
+    assert!(err.contains("controller restarts"), "{err}");
+    assert!(err.contains("invariant violations: 0"), "{err}");
+    let bad = preheat(&["simulate", "--faults", "gremlins"]);
+    assert!(!bad.status.success());
+    assert!(
+        stderr(&bad).contains("unknown fault class \"gremlins\""),
+        "{}",
+        stderr(&bad)
+    );
+}

@@ -5,6 +5,8 @@
 //! (service config, cluster model, jobs) to a policy and runs it on a simulated clock.
 
 pub mod charts;
+pub mod faults;
+pub mod invariants;
 pub mod report;
 pub mod world;
 
@@ -32,6 +34,8 @@ pub struct SimResult {
     pub summary: Summary,
     pub timeline: Vec<TimelineRow>,
     pub ticks: u64,
+    pub faults: faults::FaultCounts,
+    pub invariants: invariants::InvariantReport,
 }
 
 impl SimSetup {
@@ -42,6 +46,9 @@ impl SimSetup {
             worker_protection: self.service.worker_protection,
             price_per_hour_usd: self.service.price.per_hour_usd(),
             initial_scale_in_after_s: self.sim.scale_in_after_default_s,
+            min_tasks: self.service.min_tasks,
+            max_tasks: self.service.max_tasks,
+            budget_per_hour_usd: self.service.budget_per_hour_usd,
         }
     }
 
@@ -63,6 +70,12 @@ pub struct RawRun {
     pub busy_kills: u64,
     pub ticks: u64,
     pub timeline: Vec<TimelineRow>,
+    /// What the fault stream injected (all zero without faults).
+    pub faults: faults::FaultCounts,
+    /// Invariant violations found while the run went (must all be zero).
+    pub invariants: invariants::InvariantReport,
+    /// Applies the world refused (injected faults).
+    pub apply_errors: u64,
 }
 
 impl RawRun {
@@ -117,6 +130,18 @@ pub fn run_raw(setup: &SimSetup, policy: Box<dyn Policy + Send>, record_timeline
     );
     let mut clock = SimClock::new(setup.start_s);
     let name = policy.name().to_string();
+    let restarts = faults::restart_times(
+        &setup.sim.faults,
+        setup.sim.seed,
+        setup.start_s,
+        setup.jobs.last().map_or(setup.start_s, |j| j.arrival_s) + setup.sim.drain_limit_s,
+    );
+    let policy: Box<dyn Policy + Send> = if restarts.is_empty() {
+        policy
+    } else {
+        world.set_restarts(restarts.clone());
+        Box::new(faults::Restarting::new(policy, restarts))
+    };
     let mut policies = vec![policy];
     // The simulated world never blocks, so a current-thread runtime just polls to completion.
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -149,6 +174,9 @@ pub fn run_raw(setup: &SimSetup, policy: Box<dyn Policy + Send>, record_timeline
         busy_kills: world.busy_kills(),
         ticks: stats.ticks,
         timeline: std::mem::take(&mut world.timeline),
+        faults: world.fault_counts(),
+        invariants: std::mem::take(&mut world.invariants),
+        apply_errors: stats.apply_errors,
     }
 }
 
@@ -161,6 +189,8 @@ pub fn run(setup: &SimSetup, policy: Box<dyn Policy + Send>, record_timeline: bo
         summary,
         timeline: std::mem::take(&mut raw.timeline),
         ticks: raw.ticks,
+        faults: raw.faults,
+        invariants: std::mem::take(&mut raw.invariants),
     }
 }
 

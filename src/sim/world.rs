@@ -9,11 +9,18 @@
 //! after the visibility timeout. An instance whose last task stopped is terminated after
 //! `scaleInAfter`, cancelled if a task lands on it. Billing is per instance-second, 60 s
 //! minimum. Metrics are computed from its records by `sim::report`.
+//!
+//! When the config switches faults on (`simulation.faults`), it also injects them from their own
+//! seeded stream (`sim::faults`): failed, throttled, stale or missing reads, failed or throttled
+//! writes, capacity-error episodes, Spot reclaims and tasks that fail to start. Throughout, it
+//! checks the safety invariants (`sim::invariants`) against the truth it holds.
 
 use crate::config::SimConfig;
 use crate::model::{
     Action, Counters, InstanceCounts, Observation, QueueDepth, ServiceCounts, TaskInfo, TaskPhase,
 };
+use crate::sim::faults::{FaultCounts, FaultStream, mean_gap_s};
+use crate::sim::invariants::{Invariant, InvariantReport};
 use crate::trace::Job;
 use crate::world::{ApplyError, World};
 use rand::SeedableRng;
@@ -30,6 +37,28 @@ pub struct SimService {
     pub worker_protection: bool,
     pub price_per_hour_usd: f64,
     pub initial_scale_in_after_s: i32,
+    /// Bounds and budget the decisions are checked against (`sim::invariants`).
+    pub min_tasks: u32,
+    pub max_tasks: u32,
+    pub budget_per_hour_usd: Option<f64>,
+}
+
+/// Why a task stops (only a scale-in may not stop a protected busy worker).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum StopCause {
+    ScaleIn,
+    /// Its job finished while the service was above its desired count.
+    Surplus,
+    Reclaimed,
+    FailedStart,
+}
+
+/// What the world watches after a controller restart.
+#[derive(Debug, Clone, Copy)]
+struct RestartWatch {
+    at_s: f64,
+    desired_at_restart: u32,
+    scaled_in: bool,
 }
 
 /// One job's fate.
@@ -82,7 +111,8 @@ struct Task {
     state: TaskState,
     created_s: f64,
     started_s: Option<f64>,
-    instance: usize,
+    /// `None` while a capacity error keeps MI from launching one for it.
+    instance: Option<usize>,
     cold: bool,
     /// Jobs held: (job index, received at).
     jobs: Vec<(usize, f64)>,
@@ -106,6 +136,9 @@ enum Ev {
     JobDone(usize, usize),
     JobReturns(usize),
     IdleExpire(usize, u64),
+    SpotReclaim,
+    CapacityErrorStart,
+    CapacityErrorEnd,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -163,6 +196,21 @@ pub struct SimWorld {
     record_timeline: bool,
     terminated_cost_usd: f64,
     end_limit_s: f64,
+    faults: Option<FaultStream>,
+    /// True while a capacity-error episode refuses instance launches.
+    capacity_error: bool,
+    /// Tasks waiting for an instance that MI could not launch.
+    unplaced: BTreeSet<usize>,
+    /// SQS counts over the last `sqs_stale_max`, for stale reads.
+    stale_history: VecDeque<(f64, QueueDepth)>,
+    restarts_at_s: Vec<f64>,
+    next_restart: usize,
+    restart_watch: Option<RestartWatch>,
+    /// The reads the observation handed out this tick lacked ("" = none).
+    last_obs_missing: String,
+    /// Times each job was handed to a worker.
+    starts: Vec<u32>,
+    pub invariants: InvariantReport,
 }
 
 impl SimWorld {
@@ -176,8 +224,19 @@ impl SimWorld {
     ) -> Self {
         let last_arrival = jobs.last().map_or(start_s, |j| j.arrival_s);
         let sia = p.initial_scale_in_after_s;
-        SimWorld {
+        let faults = FaultStream::new(&sim.faults, sim.seed);
+        let mut w = SimWorld {
             rng: StdRng::seed_from_u64(sim.seed),
+            faults,
+            capacity_error: false,
+            unplaced: BTreeSet::new(),
+            stale_history: VecDeque::new(),
+            restarts_at_s: Vec::new(),
+            next_restart: 0,
+            restart_watch: None,
+            last_obs_missing: String::new(),
+            starts: vec![0; jobs.len()],
+            invariants: InvariantReport::default(),
             end_limit_s: last_arrival + sim.drain_limit_s,
             p,
             sim,
@@ -212,6 +271,36 @@ impl SimWorld {
             timeline: Vec::new(),
             record_timeline,
             terminated_cost_usd: 0.0,
+        };
+        w.schedule_fault(Ev::SpotReclaim);
+        w.schedule_fault(Ev::CapacityErrorStart);
+        w
+    }
+
+    /// Tell the world when the controller restarts (the same times the policy wrapper uses), so
+    /// it can count restarts and watch for flapping after each.
+    pub fn set_restarts(&mut self, at_s: Vec<f64>) {
+        self.restarts_at_s = at_s;
+        self.next_restart = 0;
+    }
+
+    /// What the fault stream injected (all zero without faults).
+    pub fn fault_counts(&self) -> FaultCounts {
+        self.faults.as_ref().map(|f| f.counts).unwrap_or_default()
+    }
+
+    /// Schedule the next Spot reclaim or capacity-error episode, if that fault is on.
+    fn schedule_fault(&mut self, ev: Ev) {
+        let Some(f) = self.faults.as_mut() else {
+            return;
+        };
+        let per_day = match ev {
+            Ev::SpotReclaim => f.cfg.spot_interruptions_per_day,
+            _ => f.cfg.capacity_errors_per_day,
+        };
+        if let Some(gap_s) = mean_gap_s(per_day) {
+            let t = self.now_s + f.exp(gap_s);
+            self.push(t, ev);
         }
     }
 
@@ -303,6 +392,9 @@ impl SimWorld {
         let now = self.now_s;
         match ev {
             Ev::InstanceReady(i) => {
+                if self.instances[i].rec.end_s.is_some() {
+                    return; // reclaimed by Spot while it launched
+                }
                 self.instances[i].ready = true;
                 self.instances[i].rec.ready_s = now;
                 // Tasks waiting for this instance now pull the image and start the app.
@@ -311,7 +403,7 @@ impl SimWorld {
                     .iter()
                     .copied()
                     .filter(|&t| {
-                        self.tasks[t].instance == i
+                        self.tasks[t].instance == Some(i)
                             && self.tasks[t].state == TaskState::Provisioning
                     })
                     .collect();
@@ -326,6 +418,16 @@ impl SimWorld {
             }
             Ev::TaskReady(t) => {
                 if self.tasks[t].state != TaskState::Pending {
+                    return;
+                }
+                if let Some(f) = self.faults.as_mut()
+                    && f.chance(f.cfg.task_start_failure_rate)
+                {
+                    // E.g. CannotPullContainerError: the task stops and the service scheduler
+                    // starts a replacement.
+                    f.counts.failed_task_starts += 1;
+                    self.stop_task(t, StopCause::FailedStart);
+                    self.refill();
                     return;
                 }
                 let task = &mut self.tasks[t];
@@ -345,16 +447,24 @@ impl SimWorld {
                     return; // the task was stopped and the job interrupted
                 };
                 self.tasks[t].jobs.remove(pos);
+                self.invariants.checks += 1;
+                if let Some(first) = self.jobs[j].end_s {
+                    self.invariants.violate(Invariant::JobRunTwice, now, || {
+                        format!("job {j} completed again (first at {first:.0}s)")
+                    });
+                }
                 self.jobs[j].end_s = Some(now);
                 self.deleted_total += 1;
-                let inst = self.tasks[t].instance;
+                let inst = self.tasks[t]
+                    .instance
+                    .expect("a task holding a job is placed");
                 self.release_job_slot(inst);
                 if self.tasks[t].jobs.is_empty() {
                     self.tasks[t].idle_since_s = now;
                 }
                 // ECS keeps reconciling: a task over the desired count goes once it is free.
                 if self.tasks[t].jobs.is_empty() && self.active.len() as u32 > self.desired {
-                    self.stop_task(t);
+                    self.stop_task(t, StopCause::Surplus);
                 } else {
                     self.idle.insert(t);
                     self.dispatch();
@@ -370,6 +480,73 @@ impl SimWorld {
                 if inst.idle_gen == generation && inst.tasks == 0 && inst.rec.end_s.is_none() {
                     self.terminate(i);
                 }
+            }
+            Ev::SpotReclaim => {
+                self.spot_reclaim();
+                self.schedule_fault(Ev::SpotReclaim);
+            }
+            Ev::CapacityErrorStart => {
+                let Some(f) = self.faults.as_mut() else {
+                    return;
+                };
+                f.counts.capacity_episodes += 1;
+                let len_s = f.exp(f.cfg.capacity_error_duration_s);
+                self.capacity_error = true;
+                self.push(now + len_s, Ev::CapacityErrorEnd);
+            }
+            Ev::CapacityErrorEnd => {
+                self.capacity_error = false;
+                // MI retries the launches it could not make; the next episode comes later.
+                self.place_unplaced();
+                self.schedule_fault(Ev::CapacityErrorStart);
+            }
+        }
+    }
+
+    /// Spot takes back an instance that runs a task: its tasks stop at once (their jobs come
+    /// back after the visibility timeout), the instance is gone, and the service scheduler
+    /// starts replacements for the desired count.
+    fn spot_reclaim(&mut self) {
+        let candidates: Vec<usize> = (0..self.instances.len())
+            .filter(|&i| self.instances[i].rec.end_s.is_none() && self.instances[i].tasks > 0)
+            .collect();
+        let Some(f) = self.faults.as_mut() else {
+            return;
+        };
+        if candidates.is_empty() {
+            return;
+        }
+        let i = candidates[f.pick(candidates.len())];
+        f.counts.spot_interruptions += 1;
+        let on_it: Vec<usize> = self
+            .active
+            .iter()
+            .copied()
+            .filter(|&t| self.tasks[t].instance == Some(i))
+            .collect();
+        for t in on_it {
+            self.stop_task(t, StopCause::Reclaimed);
+        }
+        if self.instances[i].rec.end_s.is_none() {
+            self.terminate(i);
+        }
+        self.refill();
+    }
+
+    /// The ECS service scheduler: start tasks until the desired count is met again.
+    fn refill(&mut self) {
+        while (self.active.len() as u32) < self.desired {
+            self.start_task();
+        }
+        self.dispatch();
+    }
+
+    /// Give tasks that waited out a capacity error an instance (or a freed slot).
+    fn place_unplaced(&mut self) {
+        let waiting: Vec<usize> = self.unplaced.iter().copied().collect();
+        for t in waiting {
+            if !self.place(t) {
+                break; // still no capacity
             }
         }
     }
@@ -397,12 +574,20 @@ impl SimWorld {
                 self.jobs[j].start_s = Some(now);
             }
             self.tasks[t].jobs.push((j, now));
-            let inst = self.tasks[t].instance;
+            let inst = self.tasks[t].instance.expect("a running task is placed");
             let i = &mut self.instances[inst];
             if i.jobs_held == 0 {
                 i.busy_since_s = now;
             }
             i.jobs_held += 1;
+            self.starts[j] += 1;
+            self.invariants.checks += 1;
+            if self.starts[j] > 1 + self.jobs[j].interrupted {
+                let (n, k) = (self.starts[j], self.jobs[j].interrupted);
+                self.invariants.violate(Invariant::JobRunTwice, now, || {
+                    format!("job {j} started {n} times after {k} interruption(s)")
+                });
+            }
             let service = self.jobs[j].service_s;
             self.push(now + service, Ev::JobDone(t, j));
             if self.tasks[t].jobs.len() as u32 >= self.p.jobs_per_task {
@@ -438,6 +623,24 @@ impl SimWorld {
     /// new instance (cold).
     fn start_task(&mut self) {
         let now = self.now_s;
+        let id = self.tasks.len();
+        self.tasks.push(Task {
+            state: TaskState::Provisioning,
+            created_s: now,
+            started_s: None,
+            instance: None,
+            cold: true,
+            jobs: Vec::new(),
+            idle_since_s: now,
+        });
+        self.active.insert(id);
+        self.place(id);
+    }
+
+    /// Find task `id` an instance. False when a capacity error refuses the launch it needs (the
+    /// task stays PROVISIONING, unplaced, until the episode ends or a slot frees up).
+    fn place(&mut self, id: usize) -> bool {
+        let now = self.now_s;
         let tpi = self.p.tasks_per_instance;
         let free = |i: &Instance| i.rec.end_s.is_none() && i.tasks < tpi;
         let warm = self.instances.iter().position(|i| i.ready && free(i));
@@ -445,6 +648,12 @@ impl SimWorld {
             (i, TaskState::Pending, false)
         } else if let Some(i) = self.instances.iter().position(|i| !i.ready && free(i)) {
             (i, TaskState::Provisioning, true)
+        } else if self.capacity_error {
+            if let Some(f) = self.faults.as_mut() {
+                f.counts.blocked_launches += 1;
+            }
+            self.unplaced.insert(id);
+            return false;
         } else {
             let ready_in = self.draw(self.sim.instance_launch_s);
             self.instances.push(Instance {
@@ -465,35 +674,41 @@ impl SimWorld {
             self.push(now + ready_in, Ev::InstanceReady(i));
             (i, TaskState::Provisioning, true)
         };
+        self.unplaced.remove(&id);
         // A task landing on the instance cancels its idle timer.
         self.instances[inst].idle_gen += 1;
         self.instances[inst].tasks += 1;
-        let id = self.tasks.len();
-        self.tasks.push(Task {
-            state,
-            created_s: now,
-            started_s: None,
-            instance: inst,
-            cold,
-            jobs: Vec::new(),
-            idle_since_s: now,
-        });
-        self.active.insert(id);
+        let task = &mut self.tasks[id];
+        task.state = state;
+        task.instance = Some(inst);
+        task.cold = cold;
         if state == TaskState::Pending {
             let d = self.draw(self.sim.warm_start_s);
             self.push(now + d, Ev::TaskReady(id));
         }
+        true
     }
 
-    fn stop_task(&mut self, t: usize) {
+    fn stop_task(&mut self, t: usize, cause: StopCause) {
         let now = self.now_s;
         self.active.remove(&t);
         self.idle.remove(&t);
+        self.unplaced.remove(&t);
         let held = std::mem::take(&mut self.tasks[t].jobs);
-        if !held.is_empty() {
+        self.invariants.checks += 1;
+        if !held.is_empty() && cause == StopCause::ScaleIn {
             self.busy_kills += 1;
+            if self.p.worker_protection {
+                self.invariants
+                    .violate(Invariant::BusyTaskStopped, now, || {
+                        format!("task {t} stopped holding {} job(s)", held.len())
+                    });
+            }
         }
-        let inst = self.tasks[t].instance;
+        self.tasks[t].state = TaskState::Stopped;
+        let Some(inst) = self.tasks[t].instance else {
+            return; // never placed: nothing held, no instance to release
+        };
         for (j, received) in held {
             self.jobs[j].interrupted += 1;
             self.returning += 1;
@@ -501,10 +716,17 @@ impl SimWorld {
             let back = (received + self.sim.visibility_timeout_s).max(now);
             self.push(back, Ev::JobReturns(j));
         }
-        self.tasks[t].state = TaskState::Stopped;
         let i = &mut self.instances[inst];
         i.tasks -= 1;
-        if i.tasks == 0 && i.ready {
+        if cause == StopCause::Reclaimed {
+            return; // the instance goes with it
+        }
+        if !self.unplaced.is_empty() {
+            // A task waiting out a capacity error takes the freed slot.
+            self.place_unplaced();
+        }
+        let i = &self.instances[inst];
+        if i.tasks == 0 && i.ready && i.rec.end_s.is_none() {
             self.instance_idle(inst);
         }
     }
@@ -546,7 +768,7 @@ impl SimWorld {
         }
         while (self.active.len() as u32) > n {
             match self.choose_victim() {
-                Some(t) => self.stop_task(t),
+                Some(t) => self.stop_task(t, StopCause::ScaleIn),
                 None => break, // protected busy tasks go when their job is done
             }
         }
@@ -563,9 +785,32 @@ impl SimWorld {
         self.terminated_cost_usd + live * self.p.price_per_hour_usd / 3600.0
     }
 
-    /// Close the books at the end of the run: live instances are billed up to `now`.
+    /// Close the books at the end of the run: live instances are billed up to `now`, and every
+    /// job that arrived must be done, queued, on its way back or held by a worker.
     pub fn close(&mut self) {
         let now = self.now_s;
+        let mut accounted = vec![false; self.jobs.len()];
+        for &j in &self.queue {
+            accounted[j] = true;
+        }
+        for &t in &self.active {
+            for &(j, _) in &self.tasks[t].jobs {
+                accounted[j] = true;
+            }
+        }
+        for e in &self.events {
+            if let Ev::JobReturns(j) = e.ev {
+                accounted[j] = true;
+            }
+        }
+        for (j, rec) in self.jobs.iter().enumerate().take(self.next_arrival) {
+            self.invariants.checks += 1;
+            if rec.end_s.is_none() && !accounted[j] {
+                self.invariants.violate(Invariant::JobLost, now, || {
+                    format!("job {j} (arrived {:.0}s) is nowhere", rec.arrival_s)
+                });
+            }
+        }
         for i in &mut self.instances {
             if i.rec.end_s.is_none() {
                 i.rec.end_s = Some(now);
@@ -637,7 +882,7 @@ impl SimWorld {
                 reason: String::new(),
             });
         }
-        Observation {
+        let mut obs = Observation {
             queue: Some(seen),
             counters: Some(Counters {
                 sent_total: self.next_arrival as u64,
@@ -654,6 +899,156 @@ impl SimWorld {
                 idle: idle_instances,
             }),
             scale_in_after_s: Some(self.scale_in_after_s),
+        };
+        self.inject_read_faults(&mut obs, depth);
+        self.note_restarts();
+        self.last_obs_missing = [
+            ("queue", obs.queue.is_none()),
+            ("service", obs.service.is_none()),
+            ("tasks", obs.tasks.is_none()),
+        ]
+        .iter()
+        .filter(|(_, m)| *m)
+        .map(|(n, _)| *n)
+        .collect::<Vec<_>>()
+        .join("+");
+        obs
+    }
+
+    /// Turn a true observation into what a faulty AWS would have returned: each call (SQS,
+    /// CloudWatch, DescribeServices, DescribeTasks, container instances + capacity provider) may
+    /// fail or be throttled; SQS counts may also be stale or missing.
+    fn inject_read_faults(&mut self, obs: &mut Observation, depth: QueueDepth) {
+        let now = self.now_s;
+        let Some(f) = self.faults.as_mut() else {
+            return;
+        };
+        let (throttle, error) = (f.cfg.throttle_rate, f.cfg.api_error_rate);
+        let fails = |f: &mut FaultStream| {
+            if f.chance(throttle) {
+                f.counts.read_throttles += 1;
+                true
+            } else if f.chance(error) {
+                f.counts.read_errors += 1;
+                true
+            } else {
+                false
+            }
+        };
+        if f.cfg.sqs_stale_rate > 0.0 {
+            self.stale_history.push_back((now, depth));
+            while self
+                .stale_history
+                .front()
+                .is_some_and(|&(t, _)| t < now - f.cfg.sqs_stale_max_s)
+            {
+                self.stale_history.pop_front();
+            }
+        }
+        if fails(f) {
+            obs.queue = None;
+        } else if f.chance(f.cfg.sqs_missing_rate) {
+            f.counts.missing_sqs_reads += 1;
+            obs.queue = None;
+        } else if f.chance(f.cfg.sqs_stale_rate) && self.stale_history.len() > 1 {
+            // An older count, as a lagging ApproximateNumberOfMessages would give.
+            let k = f.pick(self.stale_history.len() - 1);
+            obs.queue = Some(self.stale_history[k].1);
+            f.counts.stale_sqs_reads += 1;
+        }
+        if fails(f) {
+            obs.counters = None;
+        }
+        if fails(f) {
+            obs.service = None;
+        }
+        if fails(f) {
+            obs.tasks = None;
+        }
+        if fails(f) {
+            obs.instances = None;
+            obs.scale_in_after_s = None;
+        }
+    }
+
+    /// Count controller restarts up to now and start watching for a flap after the last one.
+    fn note_restarts(&mut self) {
+        let mut restarted = None;
+        while let Some(&t) = self.restarts_at_s.get(self.next_restart) {
+            if t > self.now_s {
+                break;
+            }
+            self.next_restart += 1;
+            restarted = Some(t);
+            if let Some(f) = self.faults.as_mut() {
+                f.counts.restarts += 1;
+            }
+        }
+        if let Some(at_s) = restarted {
+            self.restart_watch = Some(RestartWatch {
+                at_s,
+                desired_at_restart: self.desired,
+                scaled_in: false,
+            });
+        }
+    }
+
+    /// Check one decided desired count against the invariants, before it is applied (a decision
+    /// that a fault keeps from being applied was still decided).
+    fn check_decision(&mut self, n: u32) {
+        let now = self.now_s;
+        let cur = self.desired;
+        let inv = &mut self.invariants;
+        inv.checks += 1;
+        if n < self.p.min_tasks || n > self.p.max_tasks {
+            let (lo, hi) = (self.p.min_tasks, self.p.max_tasks);
+            inv.violate(Invariant::DesiredOutOfBounds, now, || {
+                format!("desired {n} outside [{lo}, {hi}]")
+            });
+        }
+        if let Some(budget) = self.p.budget_per_hour_usd {
+            let per_task_h =
+                self.p.price_per_hour_usd / f64::from(self.p.tasks_per_instance.max(1));
+            let rate = f64::from(n) * per_task_h;
+            if rate > budget + 1e-9 {
+                inv.violate(Invariant::OverBudget, now, || {
+                    format!("desired {n} costs {rate:.3} $/h > budget {budget} $/h")
+                });
+            }
+        }
+        if n < cur && !self.last_obs_missing.is_empty() {
+            let missing = &self.last_obs_missing;
+            inv.violate(Invariant::ScaleInOnMissingData, now, || {
+                format!("scale-in {cur} → {n} with {missing} unreadable")
+            });
+        }
+        let busy = self
+            .active
+            .iter()
+            .filter(|&&t| !self.tasks[t].jobs.is_empty())
+            .count() as u32;
+        if n < busy {
+            inv.violate(Invariant::BelowBusyWorkers, now, || {
+                format!("desired {n} below {busy} busy workers")
+            });
+        }
+        // Churn is a worker let go and wanted back within a boot time (DESIGN §5); after a
+        // restart, that is the controller forgetting why it held the worker.
+        let settle_s = self.sim.cold_start_s();
+        if let Some(w) = self.restart_watch.as_mut() {
+            if now - w.at_s > settle_s {
+                self.restart_watch = None;
+            } else if n < cur && n < w.desired_at_restart {
+                w.scaled_in = true;
+            } else if n > cur && w.scaled_in {
+                let (at, was) = (w.at_s, w.desired_at_restart);
+                self.restart_watch = None;
+                inv.violate(Invariant::RestartFlap, now, || {
+                    format!(
+                        "restart at {at:.0}s (desired {was}): scaled in, then out to {n} within a cold start ({settle_s:.0}s)"
+                    )
+                });
+            }
         }
     }
 }
@@ -676,6 +1071,33 @@ impl World for SimWorld {
     ) -> Result<(), ApplyError> {
         self.advance_to(now_s);
         for a in actions {
+            if let Action::SetDesired { desired, reason } = a {
+                self.check_decision(*desired);
+                if reason.code == crate::model::ReasonCode::Budget {
+                    self.invariants.budget_capped += 1;
+                }
+            }
+            if let Some(f) = self.faults.as_mut() {
+                let api = match a {
+                    Action::SetDesired { .. } => "ecs:UpdateService",
+                    Action::SetScaleInAfter { .. } => "ecs:UpdateCapacityProvider",
+                };
+                let (throttle, error) = (f.cfg.throttle_rate, f.cfg.api_error_rate);
+                if f.chance(throttle) {
+                    f.counts.apply_throttles += 1;
+                    return Err(ApplyError::Throttled {
+                        api: api.to_string(),
+                        message: "Rate exceeded (injected)".to_string(),
+                    });
+                }
+                if f.chance(error) {
+                    f.counts.apply_errors += 1;
+                    return Err(ApplyError::Failed {
+                        api: api.to_string(),
+                        message: "InternalError (injected)".to_string(),
+                    });
+                }
+            }
             match a {
                 Action::SetDesired { desired, .. } => self.set_desired(*desired),
                 // Applies to instances that go idle from now on (whether ECS resets running

@@ -1,0 +1,138 @@
+//! The safety invariants every simulated run must keep, and their violation counters.
+//!
+//! The simulated world checks them as it goes, because only it knows the truth behind what the
+//! controller saw: on every observation (was it complete?), on every decision it is asked to
+//! apply (bounds, budget, busy workers, missing data, flapping after a restart), whenever a task
+//! stops (was a protected busy worker stopped by a scale-in?), whenever a job starts or ends (did
+//! it run twice?) and when the books close (was a job lost?). This file only names the
+//! invariants and counts; `sim::world` decides when one is broken, `preheat chaos` reports them.
+
+use std::fmt;
+
+/// One property that must hold on every tick of every run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Invariant {
+    /// A job that arrived neither completed nor is still queued, returning or held at the end.
+    JobLost,
+    /// A job started (or completed) more often than its interruptions allow.
+    JobRunTwice,
+    /// A scale-in stopped a busy task although workers use task scale-in protection.
+    BusyTaskStopped,
+    /// A decided desired count outside [min_tasks, max_tasks].
+    DesiredOutOfBounds,
+    /// A decided desired count whose hourly price is above `budget_per_hour_usd`.
+    OverBudget,
+    /// A scale-in decided on a tick whose observation was missing or failed.
+    ScaleInOnMissingData,
+    /// A decided desired count below the workers holding a job.
+    BelowBusyWorkers,
+    /// After a restart, a scale-in below the count in effect at the restart, undone by a
+    /// scale-out within the settle window: state was lost and capacity flapped.
+    RestartFlap,
+}
+
+impl Invariant {
+    pub const ALL: [Invariant; 8] = [
+        Invariant::JobLost,
+        Invariant::JobRunTwice,
+        Invariant::BusyTaskStopped,
+        Invariant::DesiredOutOfBounds,
+        Invariant::OverBudget,
+        Invariant::ScaleInOnMissingData,
+        Invariant::BelowBusyWorkers,
+        Invariant::RestartFlap,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Invariant::JobLost => "no job lost",
+            Invariant::JobRunTwice => "no job run twice (except after an interruption)",
+            Invariant::BusyTaskStopped => "no protected busy task stopped by a scale-in",
+            Invariant::DesiredOutOfBounds => "desired count within [min, max]",
+            Invariant::OverBudget => "decided capacity within the hourly budget",
+            Invariant::ScaleInOnMissingData => "no scale-in from a missing or failed read",
+            Invariant::BelowBusyWorkers => "desired count never below busy workers",
+            Invariant::RestartFlap => "no flapping after a controller restart",
+        }
+    }
+
+    fn index(self) -> usize {
+        Invariant::ALL
+            .iter()
+            .position(|&i| i == self)
+            .expect("every invariant is in ALL")
+    }
+}
+
+impl fmt::Display for Invariant {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// How many examples of violations a report keeps (for debugging; counts are exact).
+const MAX_EXAMPLES: usize = 8;
+
+/// Violation counts per invariant, with the first few described.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct InvariantReport {
+    counts: [u64; 8],
+    /// Checks made (decisions, observations, stops, job events), to show the counters mean
+    /// something.
+    pub checks: u64,
+    /// Decisions the policy itself capped at the budget (shows the budget check had work).
+    pub budget_capped: u64,
+    pub examples: Vec<String>,
+}
+
+impl InvariantReport {
+    pub fn violate(&mut self, inv: Invariant, now_s: f64, detail: impl FnOnce() -> String) {
+        self.counts[inv.index()] += 1;
+        if self.examples.len() < MAX_EXAMPLES {
+            self.examples
+                .push(format!("t={now_s:.0}s {}: {}", inv.name(), detail()));
+        }
+    }
+
+    pub fn count(&self, inv: Invariant) -> u64 {
+        self.counts[inv.index()]
+    }
+
+    pub fn total(&self) -> u64 {
+        self.counts.iter().sum()
+    }
+
+    pub fn merge(&mut self, o: &InvariantReport) {
+        for (a, b) in self.counts.iter_mut().zip(o.counts) {
+            *a += b;
+        }
+        self.checks += o.checks;
+        self.budget_capped += o.budget_capped;
+        for e in &o.examples {
+            if self.examples.len() < MAX_EXAMPLES {
+                self.examples.push(e.clone());
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_merge_and_keep_a_few_examples() {
+        let mut a = InvariantReport::default();
+        for _ in 0..20 {
+            a.violate(Invariant::JobLost, 1.0, || "x".into());
+        }
+        let mut b = InvariantReport::default();
+        b.violate(Invariant::RestartFlap, 2.0, || "y".into());
+        b.merge(&a);
+        assert_eq!(b.count(Invariant::JobLost), 20);
+        assert_eq!(b.total(), 21);
+        assert_eq!(b.examples.len(), MAX_EXAMPLES);
+        assert!(b.examples[0].contains("restart"));
+    }
+}
