@@ -184,6 +184,9 @@ pub struct SimWorld {
     idle: BTreeSet<usize>,
     instances: Vec<Instance>,
     live_instances: u32,
+    /// Indices of live instances, ascending: placement and billing look only at these (a scan
+    /// of every instance ever launched made long runs quadratic).
+    live: Vec<usize>,
     desired: u32,
     scale_in_after_s: i32,
     deleted_total: u64,
@@ -261,6 +264,7 @@ impl SimWorld {
             idle: BTreeSet::new(),
             instances: Vec::new(),
             live_instances: 0,
+            live: Vec::new(),
             desired: 0,
             scale_in_after_s: sia,
             deleted_total: 0,
@@ -615,6 +619,9 @@ impl SimWorld {
             inst.rec.ready_s = now;
         }
         self.live_instances -= 1;
+        if let Ok(k) = self.live.binary_search(&i) {
+            self.live.remove(k);
+        }
         self.terminated_cost_usd +=
             (now - inst.rec.launch_s).max(60.0) * self.p.price_per_hour_usd / 3600.0;
     }
@@ -643,10 +650,21 @@ impl SimWorld {
         let now = self.now_s;
         let tpi = self.p.tasks_per_instance;
         let free = |i: &Instance| i.rec.end_s.is_none() && i.tasks < tpi;
-        let warm = self.instances.iter().position(|i| i.ready && free(i));
+        let instances = &self.instances;
+        let warm = self
+            .live
+            .iter()
+            .copied()
+            .find(|&i| instances[i].ready && free(&instances[i]));
+        let launching = || {
+            self.live
+                .iter()
+                .copied()
+                .find(|&i| !instances[i].ready && free(&instances[i]))
+        };
         let (inst, state, cold) = if let Some(i) = warm {
             (i, TaskState::Pending, false)
-        } else if let Some(i) = self.instances.iter().position(|i| !i.ready && free(i)) {
+        } else if let Some(i) = launching() {
             (i, TaskState::Provisioning, true)
         } else if self.capacity_error {
             if let Some(f) = self.faults.as_mut() {
@@ -670,6 +688,7 @@ impl SimWorld {
                 idle_gen: 0,
             });
             self.live_instances += 1;
+            self.live.push(self.instances.len() - 1);
             let i = self.instances.len() - 1;
             self.push(now + ready_in, Ev::InstanceReady(i));
             (i, TaskState::Provisioning, true)
@@ -777,10 +796,9 @@ impl SimWorld {
 
     fn cost_so_far(&self) -> f64 {
         let live: f64 = self
-            .instances
+            .live
             .iter()
-            .filter(|i| i.rec.end_s.is_none())
-            .map(|i| (self.now_s - i.rec.launch_s).max(60.0))
+            .map(|&i| (self.now_s - self.instances[i].rec.launch_s).max(60.0))
             .sum();
         self.terminated_cost_usd + live * self.p.price_per_hour_usd / 3600.0
     }
@@ -819,6 +837,16 @@ impl SimWorld {
                 }
             }
         }
+        self.live.clear();
+    }
+
+    /// The live-instance index agrees with the instances themselves (for tests).
+    #[cfg(test)]
+    pub(crate) fn live_index_consistent(&self) -> bool {
+        let scanned: Vec<usize> = (0..self.instances.len())
+            .filter(|&i| self.instances[i].rec.end_s.is_none())
+            .collect();
+        scanned == self.live && self.live.len() as u32 == self.live_instances
     }
 
     fn observation(&mut self) -> Observation {
@@ -864,9 +892,9 @@ impl SimWorld {
             })
             .collect();
         let idle_instances = self
-            .instances
+            .live
             .iter()
-            .filter(|i| i.rec.end_s.is_none() && i.ready && i.tasks == 0)
+            .filter(|&&i| self.instances[i].ready && self.instances[i].tasks == 0)
             .count() as u32;
         if self.record_timeline {
             self.timeline.push(TimelineRow {
