@@ -14,7 +14,7 @@ use crate::lag::LagLearner;
 use crate::model::{
     Action, Counters, Decision, Observation, Policy, QueueDepth, Reason, ReasonCode,
 };
-use crate::queueing::servers_for;
+use crate::queueing::{poisson_quantile, servers_for};
 use std::collections::VecDeque;
 
 /// How often, at most, preheat rewrites the capacity provider (CP modify is 1 TPS account-wide
@@ -162,6 +162,7 @@ pub fn size(
     // Jobs that arrive while the forecast rate is below this share of the long-run rate are
     // too few to matter for the SLO: staffing for them would keep a worker up all night.
     let negligible_rate = miss * st.arrivals.mean_rate();
+    let busy_jobs = busy.saturating_mul(k);
     for i in 0..=4 {
         // Look at the horizon and across the hold window: a need that returns within it keeps
         // today's workers.
@@ -180,7 +181,25 @@ pub fn size(
             if rate <= negligible_rate {
                 0
             } else {
-                per_task(servers_for(load, s, wait, miss, cap_jobs))
+                // Erlang C staffs a fixed pool for the steady state, blind to how many workers
+                // are busy right now. But the pool is refilled: every job that takes an idle
+                // worker starts a launch, ready one cold start later. So it is enough to keep,
+                // beside today's busy workers, idle ones for the arrivals of one (slow) cold
+                // start, less the jobs the busy workers will have finished by then. With long
+                // jobs that is far fewer than Erlang C's pool; with short ones, about as many.
+                let refill_s = st.lag.cold.quantile(0.95).max(cold) + tick_s;
+                let arrivals = poisson_quantile(rate * refill_s, miss / 4.0, cap_jobs);
+                let freed = f64::from(busy_jobs) * refill_s / s;
+                let idle = (f64::from(arrivals) - freed).max(0.0).ceil() as u32;
+                let refilled = busy_jobs.saturating_add(idle).min(cap_jobs);
+                // Jobs shorter than a refill free their workers within it many times over;
+                // there the steady-state pool is the better model (the estimate of `freed`
+                // is only a mean).
+                if s >= 2.0 * refill_s {
+                    per_task(refilled)
+                } else {
+                    per_task(servers_for(load, s, wait, miss, cap_jobs))
+                }
             }
         } else {
             // A reactive launch still meets a loose SLO, so insurance is waste: keep only the
@@ -623,6 +642,28 @@ mod tests {
             }
         }
         assert_eq!(last, 0);
+    }
+
+    /// With jobs much longer than a cold start, a strict SLO is met by keeping idle workers for
+    /// the arrivals of one refill beside the busy ones; Erlang C's steady pool, blind to the
+    /// busy count, would leave none idle here (and elsewhere keep several idle for nothing).
+    #[test]
+    fn strict_slo_with_long_jobs_keeps_a_refill_beside_the_busy() {
+        let mut c = cfg();
+        c.slo.max_wait_s = 60.0;
+        c.slo.attainment = 0.99;
+        let mut st = CoreState::new(&c);
+        st.service.estimate_s = 1800.0;
+        // One job per 100 minutes, for ten hours.
+        let mut t = 0.0;
+        while t < 36_000.0 {
+            st.arrivals.record(15.0 / 6000.0, t, t + 15.0);
+            t += 15.0;
+        }
+        let sz = size(&c, 15.0, &mut st, QueueDepth::default(), 4, 4, t);
+        assert_eq!(sz.forecast_tasks, 5, "{sz:?}");
+        let sz = size(&c, 15.0, &mut st, QueueDepth::default(), 0, 0, t);
+        assert_eq!(sz.forecast_tasks, 1, "{sz:?}");
     }
 
     #[test]

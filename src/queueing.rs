@@ -58,9 +58,55 @@ pub fn servers_for(
     cap
 }
 
+/// The fewest jobs `n` (at most `cap`) with P(N > n) ≤ `tail` for N ~ Poisson(`mean`): how many
+/// idle workers cover the arrivals of one window when capacity is replenished after it.
+pub fn poisson_quantile(mean: f64, tail: f64, cap: u32) -> u32 {
+    if mean.is_nan() || mean <= 0.0 {
+        return 0;
+    }
+    // Summing the pmf from 0 underflows for large means; the normal approximation with a
+    // continuity correction is plenty there.
+    if mean > 500.0 {
+        let z = normal_upper_quantile(tail);
+        return ((mean + z * mean.sqrt() + 0.5).ceil().max(0.0) as u32).min(cap);
+    }
+    let mut pmf = (-mean).exp();
+    let mut cdf = pmf;
+    let mut n = 0u32;
+    while 1.0 - cdf > tail && n < cap {
+        n += 1;
+        pmf *= mean / f64::from(n);
+        cdf += pmf;
+    }
+    n
+}
+
+/// z with P(Z > z) = `tail` for a standard normal (Acklam-style rational approximation of the
+/// tail, accurate to ~1e-3, enough for staffing).
+fn normal_upper_quantile(tail: f64) -> f64 {
+    let p = tail.clamp(1e-12, 0.5);
+    let t = (-2.0 * p.ln()).sqrt();
+    t - (2.515_517 + 0.802_853 * t + 0.010_328 * t * t)
+        / (1.0 + 1.432_788 * t + 0.189_269 * t * t + 0.001_308 * t * t * t)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn poisson_quantile_covers_the_tail() {
+        assert_eq!(poisson_quantile(0.0, 0.01, 10), 0);
+        // Mean 0.08: P(N > 0) = 7.7%, P(N > 1) = 0.3%.
+        assert_eq!(poisson_quantile(0.08, 0.05, 10), 1);
+        assert_eq!(poisson_quantile(0.08, 0.001, 10), 2);
+        // Mean 4: P(N > 8) = 2.1%, P(N > 9) = 0.8%.
+        assert_eq!(poisson_quantile(4.0, 0.01, 100), 9);
+        assert_eq!(poisson_quantile(4.0, 0.01, 5), 5, "capped");
+        // Normal regime: about mean + 2.33 sd.
+        let n = poisson_quantile(10_000.0, 0.01, u32::MAX);
+        assert!((10_230..=10_240).contains(&n), "{n}");
+    }
 
     #[test]
     fn matches_worked_example_in_peers_md() {
