@@ -387,15 +387,21 @@ fn write_timeline(path: &PathBuf, rows: &[sim::world::TimelineRow]) -> Result<()
     Ok(())
 }
 
-fn cmd_backtest(a: BacktestArgs) -> Result<()> {
-    use preheat::backtest;
-    use preheat::sim::charts;
-    if let Some(n) = a.threads {
+/// `--threads N`: size the worker pool (default: all cores).
+fn set_threads(threads: Option<usize>) -> Result<()> {
+    if let Some(n) = threads {
         rayon::ThreadPoolBuilder::new()
             .num_threads(n.max(1))
             .build_global()
             .context("cannot start the worker threads")?;
     }
+    Ok(())
+}
+
+fn cmd_backtest(a: BacktestArgs) -> Result<()> {
+    use preheat::backtest;
+    use preheat::sim::charts;
+    set_threads(a.threads)?;
     let started = Instant::now();
     eprintln!("loading scenarios from {} ...", a.scenarios.display());
     let scenarios = backtest::load_scenarios(&a.scenarios, a.only.as_deref())?;
@@ -490,12 +496,7 @@ fn cmd_chaos(a: ChaosArgs) -> Result<()> {
             a.slice_max
         );
     }
-    if let Some(n) = a.threads {
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(n.max(1))
-            .build_global()
-            .context("cannot start the worker threads")?;
-    }
+    set_threads(a.threads)?;
     let started = Instant::now();
     eprintln!("loading scenarios from {} ...", a.scenario_file.display());
     // One scenario asked for: load only its trace (loading all five takes a while).
