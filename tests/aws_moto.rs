@@ -543,3 +543,196 @@ fn update_capacity_provider_resends_role_and_launch_template() {
     );
     assert_eq!(mi["propagateTags"], "CAPACITY_PROVIDER");
 }
+
+/// What the fault proxy does with each connection.
+const PASS: u8 = 0;
+const REFUSE: u8 = 1;
+const THROTTLE: u8 = 2;
+const MALFORMED: u8 = 3;
+
+/// A 127.0.0.1 proxy in front of moto that can, on command, pass traffic through, drop every
+/// connection, answer every call with a throttling error, or answer 200 with a body that is not
+/// JSON. It stands in for an AWS endpoint that goes away, throttles or misbehaves mid-run.
+fn fault_proxy(upstream: &str) -> (String, Arc<std::sync::atomic::AtomicU8>) {
+    let upstream = upstream
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_string();
+    let mode = Arc::new(std::sync::atomic::AtomicU8::new(PASS));
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let m = mode.clone();
+    std::thread::spawn(move || {
+        for client in listener.incoming().map_while(Result::ok) {
+            let (m, upstream) = (m.clone(), upstream.clone());
+            std::thread::spawn(move || proxy_one(client, &upstream, m.load(Ordering::SeqCst)));
+        }
+    });
+    (format!("http://{addr}"), mode)
+}
+
+fn proxy_one(mut client: TcpStream, upstream: &str, mode: u8) {
+    match mode {
+        PASS => {
+            let Ok(server) = TcpStream::connect(upstream) else {
+                return;
+            };
+            let (mut c2, mut s2) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+            let up = std::thread::spawn(move || {
+                let _ = std::io::copy(&mut c2, &mut s2);
+                let _ = s2.shutdown(std::net::Shutdown::Write);
+            });
+            let mut server = server;
+            let _ = std::io::copy(&mut server, &mut client);
+            let _ = client.shutdown(std::net::Shutdown::Both);
+            let _ = up.join();
+        }
+        REFUSE => drop(client),
+        _ => {
+            // Read one request (headers, then Content-Length bytes) before answering.
+            let mut reader = BufReader::new(client.try_clone().unwrap());
+            let mut len = 0usize;
+            let mut line = String::new();
+            while reader.read_line(&mut line).is_ok_and(|n| n > 0) {
+                let l = line.trim().to_ascii_lowercase();
+                if l.is_empty() {
+                    break;
+                }
+                if let Some(v) = l.strip_prefix("content-length:") {
+                    len = v.trim().parse().unwrap_or(0);
+                }
+                line.clear();
+            }
+            let mut body = vec![0u8; len];
+            let _ = reader.read_exact(&mut body);
+            let (status, payload) = if mode == THROTTLE {
+                (
+                    "400 Bad Request",
+                    r#"{"__type":"ThrottlingException","message":"Rate exceeded"}"#,
+                )
+            } else {
+                ("200 OK", "<html>this is not what an AWS API answers</html>")
+            };
+            let _ = write!(
+                client,
+                "HTTP/1.1 {status}\r\nContent-Type: application/x-amz-json-1.0\r\n\
+                 Content-Length: {}\r\nConnection: close\r\n\r\n{payload}",
+                payload.len()
+            );
+        }
+    }
+}
+
+/// Starts `preheat run` against `ep` and returns the child, its metrics address and a channel
+/// of its log lines. The caller owns the child and kills and waits for it.
+#[allow(clippy::zombie_processes)]
+fn spawn_run(
+    cfg: &std::path::Path,
+    ep: &str,
+    extra: &[&str],
+) -> (
+    std::process::Child,
+    String,
+    std::sync::mpsc::Receiver<String>,
+) {
+    let mut args = vec![
+        "run",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--endpoint-url",
+        ep,
+        "--listen",
+        "127.0.0.1:0",
+    ];
+    args.extend_from_slice(extra);
+    let mut child = preheat_cmd(&args).stderr(Stdio::piped()).spawn().unwrap();
+    let lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for l in lines.map_while(Result::ok) {
+            let _ = tx.send(l);
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut seen = String::new();
+    while Instant::now() < deadline {
+        if let Ok(l) = rx.recv_timeout(Duration::from_millis(200)) {
+            if let Some(rest) = l.split("address=").nth(1) {
+                let addr = rest.split_whitespace().next().unwrap().to_string();
+                return (child, addr, rx);
+            }
+            seen.push_str(&l);
+            seen.push('\n');
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    panic!("no listen address logged:\n{seen}");
+}
+
+/// Polls `/healthz` until it starts with `want` or `within` passes; returns the last answer.
+fn wait_health(addr: &str, want: &str, within: Duration) -> String {
+    let deadline = Instant::now() + within;
+    let mut last = String::new();
+    while Instant::now() < deadline {
+        last = http_get(addr, "/healthz");
+        if last.starts_with(want) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    last
+}
+
+/// Issue #5: the endpoint goes away, throttles every call and answers garbage, mid-run. The
+/// loop must keep running and back off, hold capacity (no write while blind), report unhealthy,
+/// and recover when the endpoint behaves again.
+#[test]
+fn endpoint_faults_mid_run_hold_capacity_and_recover() {
+    let (cluster, service, q) = setup("faults", 3, 0);
+    let yaml = config_yaml(&cluster, &service, &q, "").replace("tick: 15s", "tick: 1s");
+    let cfg = tmp(&format!("{service}.yaml"));
+    std::fs::write(&cfg, yaml).unwrap();
+    let (proxy, mode) = fault_proxy(&endpoint());
+    let (mut child, addr, rx) = spawn_run(&cfg, &proxy, &["--max-attempts", "1"]);
+
+    // Healthy, and the backlog made it scale out.
+    let h = wait_health(&addr, "HTTP/1.1 200", Duration::from_secs(30));
+    assert!(h.starts_with("HTTP/1.1 200"), "{h}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while desired_now(&cluster, &service) == 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let before = desired_now(&cluster, &service);
+    assert!(before >= 1, "3 waiting jobs should have started workers");
+
+    for fault in [REFUSE, THROTTLE, MALFORMED] {
+        mode.store(fault, Ordering::SeqCst);
+        let h = wait_health(&addr, "HTTP/1.1 503", Duration::from_secs(30));
+        assert!(h.starts_with("HTTP/1.1 503"), "fault {fault}: {h}");
+        std::thread::sleep(Duration::from_secs(2));
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "fault {fault}: the loop must keep running"
+        );
+        assert_eq!(
+            desired_now(&cluster, &service),
+            before,
+            "fault {fault}: capacity must hold while reads fail"
+        );
+        mode.store(PASS, Ordering::SeqCst);
+        let h = wait_health(&addr, "HTTP/1.1 200", Duration::from_secs(60));
+        assert!(
+            h.starts_with("HTTP/1.1 200"),
+            "fault {fault}: no recovery: {h}"
+        );
+    }
+    let logs: Vec<String> = rx.try_iter().collect();
+    assert!(
+        logs.iter().any(|l| l.contains("read failed")),
+        "the failed reads are logged:\n{}",
+        logs.join("\n")
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+}
