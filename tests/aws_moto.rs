@@ -332,47 +332,8 @@ fn application_auto_scaling_owner_blocks_writes_unless_shared() {
 fn serves_metrics_and_healthz_then_stops_on_sigterm() {
     let (cluster, service, q) = setup("serve", 2, 0);
     let cfg = write_config(&cluster, &service, &q);
-    let mut child = preheat_cmd(&[
-        "run",
-        "--config",
-        cfg.to_str().unwrap(),
-        "--dry-run",
-        "--endpoint-url",
-        &endpoint(),
-        "--listen",
-        "127.0.0.1:0",
-    ])
-    .stderr(Stdio::piped())
-    .spawn()
-    .unwrap();
-    let lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for l in lines.map_while(Result::ok) {
-            let _ = tx.send(l);
-        }
-    });
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let mut addr = None;
-    let mut seen = String::new();
-    while addr.is_none() && Instant::now() < deadline {
-        if let Ok(l) = rx.recv_timeout(Duration::from_millis(200)) {
-            seen.push_str(&l);
-            seen.push('\n');
-            if let Some(rest) = l.split("address=").nth(1) {
-                addr = rest.split_whitespace().next().map(str::to_string);
-            }
-        }
-    }
-    let addr = addr.unwrap_or_else(|| panic!("no listen address logged:\n{seen}"));
-    let mut health = String::new();
-    while Instant::now() < deadline {
-        health = http_get(&addr, "/healthz");
-        if health.starts_with("HTTP/1.1 200") {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let (mut child, addr, _logs) = spawn_run(&cfg, &endpoint(), &["--dry-run"]);
+    let health = wait_health(&addr, "HTTP/1.1 200", Duration::from_secs(30));
     assert!(health.starts_with("HTTP/1.1 200"), "{health}");
     let metrics = http_get(&addr, "/metrics");
     assert!(
