@@ -90,6 +90,20 @@ fn preheat(args: &[&str]) -> Output {
     preheat_cmd(args).output().expect("run preheat")
 }
 
+/// One tick of `preheat run` with `cfg` against `ep`, plus `extra` flags.
+fn run_once(cfg: &std::path::Path, ep: &str, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "run",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--once",
+        "--endpoint-url",
+        ep,
+    ];
+    args.extend_from_slice(extra);
+    preheat(&args)
+}
+
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
@@ -160,14 +174,7 @@ fn observes_real_queue_counts_and_service() {
 fn run_once_updates_desired_count() {
     let (cluster, service, q) = setup("once", 5, 0);
     let cfg = write_config(&cluster, &service, &q);
-    let o = preheat(&[
-        "run",
-        "--config",
-        cfg.to_str().unwrap(),
-        "--once",
-        "--endpoint-url",
-        &endpoint(),
-    ]);
+    let o = run_once(&cfg, &endpoint(), &[]);
     let err = stderr(&o);
     assert!(o.status.success(), "{err}");
     assert!(err.contains("decision") && err.contains("reason"), "{err}");
@@ -182,17 +189,7 @@ fn run_once_updates_desired_count() {
 fn dry_run_writes_nothing() {
     let (cluster, service, q) = setup("dry", 5, 0);
     let cfg = write_config(&cluster, &service, &q);
-    let o = preheat(&[
-        "run",
-        "--config",
-        cfg.to_str().unwrap(),
-        "--once",
-        "--dry-run",
-        "--endpoint-url",
-        &endpoint(),
-        "--log-format",
-        "json",
-    ]);
+    let o = run_once(&cfg, &endpoint(), &["--dry-run", "--log-format", "json"]);
     let err = stderr(&o);
     assert!(o.status.success(), "{err}");
     assert!(err.contains("dry-run: would apply"), "{err}");
@@ -230,14 +227,7 @@ fn unknown_cluster_service_or_queue_is_named_and_fails() {
     ] {
         let cfg = tmp(&format!("missing-{named}.yaml"));
         std::fs::write(&cfg, config_yaml(c, s, url, "")).unwrap();
-        let o = preheat(&[
-            "run",
-            "--config",
-            cfg.to_str().unwrap(),
-            "--once",
-            "--endpoint-url",
-            &endpoint(),
-        ]);
+        let o = run_once(&cfg, &endpoint(), &[]);
         let err = stderr(&o);
         assert!(!o.status.success(), "{named}: should fail\n{err}");
         assert!(err.contains(named), "{named} not named:\n{err}");
@@ -254,16 +244,7 @@ fn unreachable_endpoint_is_a_clear_error_and_no_scale_in() {
         format!("http://{}", l.local_addr().unwrap())
     };
     let cfg = write_config("c", "s", &format!("{closed}/123456789012/q"));
-    let o = preheat(&[
-        "run",
-        "--config",
-        cfg.to_str().unwrap(),
-        "--once",
-        "--endpoint-url",
-        &closed,
-        "--max-attempts",
-        "1",
-    ]);
+    let o = run_once(&cfg, &closed, &["--max-attempts", "1"]);
     let err = stderr(&o);
     assert!(!o.status.success(), "{err}");
     assert!(err.contains("cannot reach"), "{err}");
@@ -298,32 +279,19 @@ fn application_auto_scaling_owner_blocks_writes_unless_shared() {
             .unwrap();
     });
     let cfg = write_config(&cluster, &service, &q);
-    let base = [
-        "run",
-        "--config",
-        cfg.to_str().unwrap(),
-        "--once",
-        "--endpoint-url",
-    ];
-    let mut args = base.to_vec();
     let ep = endpoint();
-    args.push(&ep);
-    let o = preheat(&args);
+    let o = run_once(&cfg, &ep, &[]);
     let err = stderr(&o);
     assert!(!o.status.success(), "{err}");
     assert!(err.contains("Application Auto Scaling"), "{err}");
     assert!(err.contains("--share-with-aas"), "{err}");
     assert_eq!(desired_now(&cluster, &service), 0);
 
-    let mut dry = args.clone();
-    dry.push("--dry-run");
-    let o = preheat(&dry);
+    let o = run_once(&cfg, &ep, &["--dry-run"]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(desired_now(&cluster, &service), 0);
 
-    let mut shared = args.clone();
-    shared.push("--share-with-aas");
-    let o = preheat(&shared);
+    let o = run_once(&cfg, &ep, &["--share-with-aas"]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(desired_now(&cluster, &service) >= 1);
 }
