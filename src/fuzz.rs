@@ -9,7 +9,7 @@
 //! test run stays fast). The importers' own unit tests, and what a parsed trace means, stay in
 //! `trace.rs` and `config.rs`.
 
-use crate::config::{Config, ConfigError, DEFAULT_CONFIG_YAML};
+use crate::core::config::{Config, ConfigError, DEFAULT_CONFIG_YAML};
 use crate::trace::{
     ServiceModel, Trace, TraceError, TraceFormat, TraceOptions, parse_alibaba_pods,
     parse_azure_llm, parse_native, parse_servegen, parse_swf, parse_trace_bytes,

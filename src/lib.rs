@@ -1,25 +1,27 @@
 //! preheat: keeps GPU queue workers on Amazon ECS Managed Instances warm just before work
 //! arrives, and lets them go when it does not.
 //!
-//! The crate is a pure decision core (`decide`, `forecast`, `lag`, `queueing`) with I/O at the
-//! edges (`world`, `reconcile`, `sim`). The binary in `main.rs` only parses flags and wires
-//! these up.
+//! The layout follows the architecture (`docs/architecture.md`):
+//! - `core`: the pure decision core (observation model, config, `decide`, forecasts, lag and
+//!   queueing maths). No I/O, no clock, no global RNG.
+//! - `world`, `clock`, `reconcile`, `telemetry`: the one loop that observes a world, calls a
+//!   policy and applies its actions, on a real or a simulated clock, with its metrics.
+//! - `sim`: the simulated ECS MI world, its reports, charts, scenarios and fault injection.
+//! - `aws`: the same world over the AWS SDK (SQS, ECS, Application Auto Scaling).
+//! - `baselines`: the peer policies preheat is compared with, one file each.
+//! - `trace`: importers that turn public workload traces into jobs, one file per format.
+//! - `eval`: the backtest and chaos runners built on the simulator.
+//!
+//! The binary (`main.rs` and `cli/`, one file per command) only parses flags and wires these up.
 
 pub mod aws;
-pub mod backtest;
 pub mod baselines;
-pub mod chaos;
 pub mod clock;
-pub mod config;
-pub mod decide;
-pub mod forecast;
+pub mod core;
+pub mod eval;
 #[cfg(test)]
 mod fuzz;
-pub mod lag;
-pub mod model;
-pub mod queueing;
 pub mod reconcile;
-pub mod scenario;
 pub mod sim;
 pub mod telemetry;
 pub mod trace;

@@ -6,7 +6,7 @@
 //! repeated observations that miss a read (throttling, 5xx, network), on top of the SDK's own
 //! retries.
 
-use crate::model::{Decision, Observation, Policy};
+use crate::core::model::{Decision, Observation, Policy};
 use crate::world::{ApplyError, Clock, World};
 
 /// What the loop tells its caller after each decision (for logs, metrics, timelines).
@@ -97,7 +97,7 @@ pub async fn run<W: World, C: Clock>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Action, Reason, ReasonCode};
+    use crate::core::model::{Action, Reason, ReasonCode};
     use crate::world::SimClock;
 
     /// A world whose reads always fail.

@@ -6,9 +6,9 @@
 //! routes, one request per connection, bounded reads): it keeps hyper's server and axum out of
 //! the build. It decides nothing; it only records what the loop and the core report.
 
-use crate::config::ServiceConfig;
-use crate::decide::Preheat;
-use crate::model::{Action, Decision, Observation, Policy, ReasonCode};
+use crate::core::config::ServiceConfig;
+use crate::core::decide::Preheat;
+use crate::core::model::{Action, Decision, Observation, Policy, ReasonCode};
 use crate::reconcile::LoopObserver;
 use crate::world::ApplyError;
 use std::collections::BTreeMap;
@@ -428,10 +428,10 @@ pub fn cpu_seconds() -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{QueueDepth, Reason, ServiceCounts};
+    use crate::core::model::{QueueDepth, Reason, ServiceCounts};
 
     fn cfg() -> ServiceConfig {
-        crate::config::Config::parse(crate::config::DEFAULT_CONFIG_YAML, "t")
+        crate::core::config::Config::parse(crate::core::config::DEFAULT_CONFIG_YAML, "t")
             .unwrap()
             .services
             .remove(0)

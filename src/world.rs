@@ -6,7 +6,7 @@
 //! applying. Two clocks too: `SimClock` here and `clock::RealClock`. Nothing here knows which
 //! one it talks to.
 
-use crate::model::{Action, Observation};
+use crate::core::model::{Action, Observation};
 use std::future::Future;
 
 /// Why an action could not be applied (the loop logs it and backs off; it never retries a

@@ -9,9 +9,9 @@
 
 use preheat::aws::fixture::Emulator;
 use preheat::aws::{AwsClients, AwsWorld};
-use preheat::config::{Config, ServiceConfig};
-use preheat::decide::Preheat;
-use preheat::model::{Action, Policy, QueueDepth, Reason, ReasonCode};
+use preheat::core::config::{Config, ServiceConfig};
+use preheat::core::decide::Preheat;
+use preheat::core::model::{Action, Policy, QueueDepth, Reason, ReasonCode};
 use preheat::world::World;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};

@@ -9,7 +9,7 @@
 //! numbers mean is the core's job; rate-limiting capacity-provider writes is `AwsWorld`'s.
 
 use super::{AwsError, classify};
-use crate::model::ServiceCounts;
+use crate::core::model::ServiceCounts;
 use aws_sdk_ecs::types::{
     ContainerInstanceStatus, InfrastructureOptimization, InstanceLaunchTemplate,
     InstanceLaunchTemplateUpdate, ManagedInstancesProvider,

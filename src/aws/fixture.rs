@@ -6,7 +6,7 @@
 //! (emulator errors should surface at once). It knows nothing about decisions.
 
 use super::{AwsClients, AwsError, classify};
-use crate::model::ServiceCounts;
+use crate::core::model::ServiceCounts;
 use aws_config::retry::RetryConfig;
 use aws_config::{BehaviorVersion, Region};
 use aws_sdk_ecs::config::Credentials;

@@ -14,8 +14,8 @@ pub mod ecs;
 pub mod fixture;
 pub mod sqs;
 
-use crate::config::ServiceConfig;
-use crate::model::{Action, InstanceCounts, Observation, TaskInfo, TaskPhase};
+use crate::core::config::ServiceConfig;
+use crate::core::model::{Action, InstanceCounts, Observation, TaskInfo, TaskPhase};
 use crate::world::{ApplyError, World};
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;

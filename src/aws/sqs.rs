@@ -5,7 +5,7 @@
 //! eventual consistency) to the core, and retries to the SDK and the loop.
 
 use super::{AwsError, classify};
-use crate::model::QueueDepth;
+use crate::core::model::QueueDepth;
 use aws_sdk_sqs::types::QueueAttributeName;
 
 const API: &str = "sqs:GetQueueAttributes";

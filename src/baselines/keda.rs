@@ -18,7 +18,7 @@
 //! `scalingModifiers`, ScaledJob, and any choice of which task ECS stops (KEDA has none).
 
 use super::{BaselineCommon, due, hold, next_on_grid, period, set_to};
-use crate::model::{Decision, Observation, Policy, QueueDepth};
+use crate::core::model::{Decision, Observation, Policy, QueueDepth};
 use std::collections::VecDeque;
 
 /// ScaledObject + HPA settings; `Default` is KEDA's and the HPA's documented defaults.

@@ -15,7 +15,7 @@
 //! lifetimes (`scaleInAfter`).
 
 use super::{BaselineCommon, hold, period, set_to};
-use crate::model::{Decision, Observation, Policy, TaskPhase};
+use crate::core::model::{Decision, Observation, Policy, TaskPhase};
 
 /// Keep-alive settings; `Default` is the documented K = 600 s.
 #[derive(Debug, Clone, PartialEq)]
@@ -129,7 +129,7 @@ impl Policy for KeepAlive {
 mod tests {
     use super::*;
     use crate::baselines::testutil::{check_all_none, check_bounds, obs, run_strategy, set};
-    use crate::model::TaskInfo;
+    use crate::core::model::TaskInfo;
     use proptest::prelude::*;
 
     fn common() -> BaselineCommon {

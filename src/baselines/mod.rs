@@ -27,12 +27,12 @@ pub mod target_tracking;
 
 pub use keda::{Keda, KedaParams};
 pub use keep_alive::{KeepAlive, KeepAliveParams};
-pub use oracle::{ConcurrencyProfile, Oracle, OracleCost, OracleParams, oracle_cost};
+pub use oracle::{ConcurrencyProfile, Oracle, OracleParams};
 pub use static_n::{StaticN, StaticParams};
 pub use step::{Step, StepParams};
 pub use target_tracking::{TargetTracking, TargetTrackingParams};
 
-use crate::model::{Action, Decision, Observation, Reason, ReasonCode};
+use crate::core::model::{Action, Decision, Observation, Reason, ReasonCode};
 use std::collections::VecDeque;
 use std::fmt;
 use std::str::FromStr;
@@ -365,7 +365,7 @@ pub(crate) fn fmt_points(points: &[f64]) -> String {
 #[cfg(test)]
 pub(crate) mod testutil {
     //! Observation builders and the bounds property shared by the policy tests.
-    use crate::model::{
+    use crate::core::model::{
         Action, Observation, Policy, QueueDepth, ServiceCounts, TaskInfo, TaskPhase,
     };
     use proptest::prelude::*;
@@ -402,7 +402,7 @@ pub(crate) mod testutil {
     }
 
     /// The desired count a decision sets, if any.
-    pub fn set(d: &crate::model::Decision) -> Option<u32> {
+    pub fn set(d: &crate::core::model::Decision) -> Option<u32> {
         d.actions.iter().find_map(|a| match a {
             Action::SetDesired { desired, .. } => Some(*desired),
             Action::SetScaleInAfter { .. } => None,

@@ -8,8 +8,8 @@
 //! the service read is missing. Stateless. Leaves the sizing quantile to the backtest.
 
 use super::{BaselineCommon, ConcurrencyProfile, hold, period, set_to};
-use crate::model::{Decision, Observation, Policy};
-use crate::trace::Job;
+use crate::core::job::Job;
+use crate::core::model::{Decision, Observation, Policy};
 
 /// Static settings.
 #[derive(Debug, Clone, PartialEq)]

@@ -19,7 +19,7 @@
 //! documented template risk, kept).
 
 use super::{BaselineCommon, MinuteSeries, due, hold, next_evaluation, set_to};
-use crate::model::{Decision, Observation, Policy};
+use crate::core::model::{Decision, Observation, Policy};
 
 /// Step settings; `Default` is the template's.
 #[derive(Debug, Clone, PartialEq)]

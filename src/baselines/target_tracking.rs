@@ -22,7 +22,7 @@
 use super::{
     BaselineCommon, MinuteSeries, ceil_tasks, due, fmt_points, hold, next_evaluation, set_to,
 };
-use crate::model::{Decision, Observation, Policy};
+use crate::core::model::{Decision, Observation, Policy};
 
 /// Target tracking settings. No `Default`: AWS has no default target, it must be chosen
 /// (see [`TargetTrackingParams::for_slo`]); [`TargetTrackingParams::with_target`] fills in

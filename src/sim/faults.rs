@@ -7,8 +7,8 @@
 //! byte-identical to a run from before faults existed. What a fault *does* to SQS, ECS and MI is
 //! modelled in `sim::world`; which invariants must still hold is `sim::invariants`' business.
 
-use crate::config::FaultConfig;
-use crate::model::{Decision, Observation, Policy};
+use crate::core::config::FaultConfig;
+use crate::core::model::{Decision, Observation, Policy};
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 
@@ -202,7 +202,7 @@ mod tests {
 
     #[test]
     fn off_config_has_no_stream_and_no_restarts() {
-        let cfg = crate::config::SimConfig::default().faults;
+        let cfg = crate::core::config::SimConfig::default().faults;
         assert!(cfg.is_off());
         assert!(FaultStream::new(&cfg, 1).is_none());
         assert!(restart_times(&cfg, 1, 0.0, 86_400.0).is_empty());
@@ -224,13 +224,13 @@ mod tests {
 
 #[cfg(test)]
 mod regressions {
-    use crate::config::{Config, DEFAULT_CONFIG_YAML};
-    use crate::decide::Preheat;
-    use crate::model::{Action, Observation, Policy, QueueDepth, ServiceCounts};
+    use crate::core::config::{Config, DEFAULT_CONFIG_YAML};
+    use crate::core::decide::Preheat;
+    use crate::core::model::{Action, Observation, Policy, QueueDepth, ServiceCounts};
     use crate::sim::invariants::Invariant;
     use crate::sim::{SimSetup, run_raw};
 
-    fn service() -> crate::config::ServiceConfig {
+    fn service() -> crate::core::config::ServiceConfig {
         let mut s = Config::parse(DEFAULT_CONFIG_YAML, "t").unwrap().services[0].clone();
         s.floors.clear();
         s
@@ -300,9 +300,9 @@ mod regressions {
     #[test]
     fn every_fault_class_is_seeded_and_byte_identical_on_rerun() {
         let cfg = Config::parse(DEFAULT_CONFIG_YAML, "t").unwrap();
-        let trace = crate::scenario::synthetic_trace(500, 1.5, 9);
+        let trace = crate::sim::scenario::synthetic_trace(500, 1.5, 9);
         let mut setup = SimSetup::from_trace(service(), 15.0, cfg.simulation.clone(), &trace);
-        setup.sim.faults = crate::chaos::FaultClass::All.config();
+        setup.sim.faults = crate::eval::chaos::FaultClass::All.config();
         let run = |s: &SimSetup| {
             let r = run_raw(s, Box::new(Preheat::new(s.service.clone(), 15.0)), true);
             let bytes =
@@ -323,7 +323,7 @@ mod regressions {
     #[test]
     fn restarts_cause_no_flap_and_lose_no_job() {
         let cfg = Config::parse(DEFAULT_CONFIG_YAML, "t").unwrap();
-        let trace = crate::scenario::synthetic_trace(900, 2.0, 4);
+        let trace = crate::sim::scenario::synthetic_trace(900, 2.0, 4);
         let mut setup = SimSetup::from_trace(service(), 15.0, cfg.simulation.clone(), &trace);
         setup.sim.faults.restarts_per_day = 48.0;
         let r = run_raw(

@@ -7,13 +7,15 @@
 pub mod charts;
 pub mod faults;
 pub mod invariants;
+pub mod reference;
 pub mod report;
+pub mod scenario;
 pub mod world;
 
-use crate::config::{ServiceConfig, SimConfig};
-use crate::model::{Decision, Observation, Policy};
+use crate::core::config::{ServiceConfig, SimConfig};
+use crate::core::job::Job;
+use crate::core::model::{Decision, Observation, Policy};
 use crate::reconcile::{self, LoopObserver};
-use crate::trace::Job;
 use crate::world::SimClock;
 use report::{ReportInput, Summary};
 use world::{SimService, SimWorld, TimelineRow};
@@ -82,7 +84,7 @@ impl RawRun {
     /// Score the run against a wait SLO of `slo_max_wait_s` (the same run can be judged at
     /// several SLOs).
     pub fn summarize(&self, setup: &SimSetup, label: &str, slo_max_wait_s: f64) -> Summary {
-        let oracle = crate::baselines::oracle_cost(
+        let oracle = reference::oracle_cost(
             &setup.jobs,
             setup.sim.cold_start_s(),
             setup.service.price.per_hour_usd(),
@@ -197,9 +199,9 @@ pub fn run(setup: &SimSetup, policy: Box<dyn Policy + Send>, record_timeline: bo
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{Config, DEFAULT_CONFIG_YAML};
-    use crate::model::{Decision, Observation};
-    use crate::scenario::synthetic_trace;
+    use crate::core::config::{Config, DEFAULT_CONFIG_YAML};
+    use crate::core::model::{Decision, Observation};
+    use crate::sim::scenario::synthetic_trace;
 
     /// A deliberately bad policy that flaps between `hi` and 0 every `period_s`.
     struct Flapper {
@@ -303,11 +305,17 @@ mod tests {
         let setup = setup(true);
         let a = check_conservation(
             &setup,
-            Box::new(crate::decide::Preheat::new(setup.service.clone(), 15.0)),
+            Box::new(crate::core::decide::Preheat::new(
+                setup.service.clone(),
+                15.0,
+            )),
         );
         let b = check_conservation(
             &setup,
-            Box::new(crate::decide::Preheat::new(setup.service.clone(), 15.0)),
+            Box::new(crate::core::decide::Preheat::new(
+                setup.service.clone(),
+                15.0,
+            )),
         );
         assert_eq!(a, b);
         assert_eq!(a.completed, a.jobs);
@@ -321,11 +329,11 @@ mod tests {
         let cfg = Config::parse(DEFAULT_CONFIG_YAML, "t").unwrap();
         let service = cfg.services[0].clone();
         let jobs = vec![
-            crate::trace::Job {
+            crate::core::job::Job {
                 arrival_s: 0.0,
                 service_s: 60.0,
             },
-            crate::trace::Job {
+            crate::core::job::Job {
                 arrival_s: 600.0,
                 service_s: 60.0,
             },

@@ -127,7 +127,7 @@ pub fn summarize(r: &ReportInput) -> Summary {
 
 /// The summary as aligned text for a terminal.
 pub fn render_text(s: &Summary) -> String {
-    use crate::config::fmt_s;
+    use crate::core::config::fmt_s;
     let mut out = String::new();
     let mut line = |k: &str, v: String| out.push_str(&format!("  {k:<22} {v}\n"));
     line("policy", s.policy.clone());

@@ -7,11 +7,11 @@
 //! (`sim::invariants`). This file plans the runs, spreads them over the cores and adds up the
 //! figures; loading scenarios is `backtest`'s job and printing is the caller's.
 
-use crate::backtest::Scenario;
-use crate::config::FaultConfig;
-use crate::scenario::{UnknownPolicy, build_policy};
+use crate::core::config::FaultConfig;
+use crate::eval::backtest::Scenario;
 use crate::sim::faults::FaultCounts;
 use crate::sim::invariants::{Invariant, InvariantReport};
+use crate::sim::scenario::{UnknownPolicy, build_policy};
 use crate::sim::{self, SimSetup};
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
@@ -66,7 +66,7 @@ impl FaultClass {
     /// What the class injects. Harsher than AWS on a bad day, so that a short run meets each
     /// fault many times.
     pub fn config(self) -> FaultConfig {
-        let base = crate::config::SimConfig::default().faults;
+        let base = crate::core::config::SimConfig::default().faults;
         let api = FaultConfig {
             api_error_rate: 0.1,
             ..base.clone()
@@ -496,8 +496,8 @@ pub fn render(r: &ChaosReport) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{Config, DEFAULT_CONFIG_YAML};
-    use crate::scenario::synthetic_trace;
+    use crate::core::config::{Config, DEFAULT_CONFIG_YAML};
+    use crate::sim::scenario::synthetic_trace;
 
     /// Two synthetic scenarios (the bundled traces are for the CLI test and the real command).
     fn scenarios() -> Vec<Scenario> {

@@ -5,7 +5,7 @@
 //! configured guess so one early sample cannot swing it. Which lag to plan for is the core's
 //! business; how a world tells cold from warm is the world's.
 
-use crate::model::{TaskInfo, TaskPhase};
+use crate::core::model::{TaskInfo, TaskPhase};
 use std::collections::VecDeque;
 
 const WINDOW: usize = 64;

@@ -8,13 +8,13 @@
 //! max step per tick, and never a scale-in on missing data. No I/O, no clock, no randomness:
 //! the worlds (`sim/`, the AWS edge) observe and apply; `reconcile.rs` calls this in a loop.
 
-use crate::config::{ServiceConfig, fmt_s};
-use crate::forecast::{ArrivalForecaster, ServiceTimeLearner};
-use crate::lag::LagLearner;
-use crate::model::{
+use crate::core::config::{ServiceConfig, fmt_s};
+use crate::core::forecast::{ArrivalForecaster, ServiceTimeLearner};
+use crate::core::lag::LagLearner;
+use crate::core::model::{
     Action, Counters, Decision, Observation, Policy, QueueDepth, Reason, ReasonCode,
 };
-use crate::queueing::{poisson_quantile, servers_for};
+use crate::core::queueing::{poisson_quantile, servers_for};
 use std::collections::VecDeque;
 
 /// How often, at most, preheat rewrites the capacity provider (CP modify is 1 TPS account-wide
@@ -506,8 +506,8 @@ impl Policy for Preheat {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{Config, DEFAULT_CONFIG_YAML};
-    use crate::model::{ServiceCounts, TaskInfo, TaskPhase};
+    use crate::core::config::{Config, DEFAULT_CONFIG_YAML};
+    use crate::core::model::{ServiceCounts, TaskInfo, TaskPhase};
     use proptest::prelude::*;
 
     fn cfg() -> ServiceConfig {

@@ -8,11 +8,12 @@ use crate::baselines::{
     BaselineCommon, Keda, KedaParams, KeepAlive, KeepAliveParams, Oracle, OracleParams, PolicyName,
     StaticN, StaticParams, Step, StepParams, TargetTracking, TargetTrackingParams,
 };
-use crate::config::{ServiceConfig, SimConfig};
-use crate::decide::Preheat;
-use crate::model::Policy;
+use crate::core::config::{ServiceConfig, SimConfig};
+use crate::core::decide::Preheat;
+use crate::core::job::Job;
+use crate::core::model::Policy;
 use crate::sim::SimSetup;
-use crate::trace::{self, Job, ServiceModel, Trace, TraceFormat, TraceOptions};
+use crate::trace::{self, ServiceModel, Trace, TraceFormat, TraceOptions};
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use rand_distr::{Distribution, LogNormal};
@@ -22,7 +23,7 @@ use rand_distr::{Distribution, LogNormal};
 pub const DEMO_TRACE_NAME: &str =
     "data/traces/pwa-kth-sp2-1996/KTH-SP2-1996-2.1-cln.swf.gz (bundled)";
 const DEMO_TRACE: &[u8] =
-    include_bytes!("../data/traces/pwa-kth-sp2-1996/KTH-SP2-1996-2.1-cln.swf.gz");
+    include_bytes!("../../data/traces/pwa-kth-sp2-1996/KTH-SP2-1996-2.1-cln.swf.gz");
 
 /// The demo: the first 14 days of KTH SP2 (its first job comes on day 6 after the log's
 /// `UnixStartTime`, a Monday; office-hours traffic, idle nights and weekends),

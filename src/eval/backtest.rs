@@ -12,9 +12,9 @@ use crate::baselines::{
     BaselineCommon, Keda, KedaParams, KeepAlive, KeepAliveParams, Oracle, StaticN, StaticParams,
     Step, StepParams, TargetTracking, TargetTrackingParams,
 };
-use crate::config::{Config, ServiceConfig, Slo, fmt_s};
-use crate::decide::Preheat;
-use crate::model::Policy;
+use crate::core::config::{Config, ServiceConfig, Slo, fmt_s};
+use crate::core::decide::Preheat;
+use crate::core::model::Policy;
 use crate::sim::report::Summary;
 use crate::sim::world::TimelineRow;
 use crate::sim::{self, SimSetup};
@@ -45,7 +45,7 @@ pub enum BacktestError {
         source: trace::TraceError,
     },
     #[error(transparent)]
-    Config(#[from] crate::config::ConfigError),
+    Config(#[from] crate::core::config::ConfigError),
     #[error("cannot write {path}: {source}")]
     Write {
         path: String,
@@ -351,7 +351,7 @@ fn build(variant: &Variant, setup: &SimSetup) -> Box<dyn Policy + Send> {
         Knob::Preheat => Box::new(Preheat::new(setup.service.clone(), setup.tick_s)),
         Knob::Oracle => Box::new(Oracle::new(
             &setup.jobs,
-            crate::scenario::oracle_params(setup),
+            crate::sim::scenario::oracle_params(setup),
             common,
         )),
         Knob::Keda { queue_length, min } => Box::new(Keda::new(

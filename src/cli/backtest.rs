@@ -1,0 +1,119 @@
+//! `preheat backtest`: runs every scenario of the scenarios file against preheat and the swept
+//! peers, then writes the tables, charts and README block. The sweep and verdicts live in
+//! `preheat::eval::backtest`.
+
+use super::*;
+use anyhow::Result;
+use clap::Args;
+use std::path::PathBuf;
+use std::time::Instant;
+
+#[derive(Args)]
+pub(crate) struct BacktestArgs {
+    /// Scenario file.
+    #[arg(long, default_value = "config/scenarios.yaml")]
+    scenarios: PathBuf,
+    /// Run only the scenario with this name.
+    #[arg(long)]
+    only: Option<String>,
+    /// Where to write results.md, results.json and the SVG charts.
+    #[arg(long, default_value = "charts")]
+    out: PathBuf,
+    /// Markdown file whose `<!-- backtest:begin -->`…`<!-- backtest:end -->` block gets the
+    /// tables (skipped if the file or the markers are missing).
+    #[arg(long, default_value = "README.md")]
+    readme: PathBuf,
+    /// Do not touch the README.
+    #[arg(long)]
+    no_readme: bool,
+    /// Threads (default: all cores).
+    #[arg(long)]
+    threads: Option<usize>,
+}
+
+pub(crate) fn cmd_backtest(a: BacktestArgs) -> Result<()> {
+    use preheat::eval::backtest;
+    use preheat::sim::charts;
+    set_threads(a.threads)?;
+    let started = Instant::now();
+    eprintln!("loading scenarios from {} ...", a.scenarios.display());
+    let scenarios = backtest::load_scenarios(&a.scenarios, a.only.as_deref())?;
+    for sc in &scenarios {
+        eprintln!("  {:<20} {}", sc.name, sc.trace_note);
+    }
+    let results = backtest::run_all(&scenarios, true);
+    let out = backtest::Outputs { dir: a.out.clone() };
+    let md = backtest::render_markdown(&results, "");
+    let md_path = out.write("results.md", md.as_bytes())?;
+    let readme_md = backtest::render_markdown(&results, &format!("{}/", a.out.display()));
+    let json_path = out.write(
+        "results.json",
+        serde_json::to_string_pretty(&results)?.as_bytes(),
+    )?;
+    eprintln!("drawing charts ...");
+    for (sc, res) in scenarios.iter().zip(&results) {
+        for r in &res.per_slo {
+            let points: Vec<charts::FrontierPoint> = r
+                .rows
+                .iter()
+                .map(|row| charts::FrontierPoint {
+                    family: row.variant.family.clone(),
+                    label: row.variant.label.clone(),
+                    attainment: row.summary.slo_attainment,
+                    cost_usd: row.summary.cost_usd,
+                })
+                .collect();
+            let f = a
+                .out
+                .join(format!("{}-{}-frontier.svg", sc.name, r.slo_name));
+            charts::frontier_svg(
+                &f,
+                &format!(
+                    "{}: cost vs share of jobs started within {} ({} SLO)",
+                    sc.name,
+                    preheat::core::config::fmt_s(r.slo.max_wait_s),
+                    r.slo_name
+                ),
+                &points,
+            )?;
+        }
+        // The timeline at the strictest SLO, where the policies differ most.
+        if let Some(r) = res
+            .per_slo
+            .iter()
+            .min_by(|x, y| x.slo.max_wait_s.total_cmp(&y.slo.max_wait_s))
+        {
+            let series = backtest::timelines(sc, r);
+            let t = a
+                .out
+                .join(format!("{}-{}-timeline.svg", sc.name, r.slo_name));
+            charts::timeline_svg(
+                &t,
+                &format!(
+                    "{} ({} SLO): preheat vs the strongest baseline",
+                    sc.name, r.slo_name
+                ),
+                &series,
+            )?;
+        }
+    }
+    println!("{md}");
+    if !a.no_readme && a.readme.exists() {
+        if backtest::update_readme(&a.readme, &readme_md)? {
+            eprintln!("updated the results block in {}", a.readme.display());
+        } else {
+            eprintln!(
+                "{} has no <!-- backtest:begin --> / <!-- backtest:end --> markers; left alone",
+                a.readme.display()
+            );
+        }
+    }
+    eprintln!(
+        "wrote {}, {} and charts to {} in {:.0} s",
+        md_path.display(),
+        json_path.display(),
+        a.out.display(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}

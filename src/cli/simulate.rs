@@ -1,0 +1,169 @@
+//! `preheat simulate`: replays one trace through the simulated ECS MI cluster under one policy
+//! (preheat by default) and prints the summary, optionally with a per-tick timeline CSV. The
+//! simulation itself is `preheat::sim`; this file only turns flags into a `SimSetup`.
+
+use super::*;
+use anyhow::{Context, Result};
+use clap::Args;
+use preheat::sim::scenario::{self, DEMO_TRACE_NAME};
+use preheat::sim::{self, SimSetup, report};
+use preheat::trace::{self, ServiceModel, TraceFormat, TraceOptions};
+use std::path::PathBuf;
+use std::time::Instant;
+
+#[derive(Args)]
+pub(crate) struct SimulateArgs {
+    /// Policy YAML file (default: the bundled config/whisper.yaml).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Which service of the config to simulate (its name; default: the first).
+    #[arg(long)]
+    service: Option<String>,
+    /// Trace file or ServeGen directory (default: the bundled KTH SP2 demo trace).
+    #[arg(long)]
+    trace: Option<PathBuf>,
+    /// Trace format: native, swf, alibaba-pods, azure-llm, servegen (default: detect).
+    #[arg(long)]
+    format: Option<String>,
+    /// Keep arrivals from this point of the trace (humantime, e.g. 115d).
+    #[arg(long)]
+    window_start: Option<String>,
+    /// Keep arrivals before this point of the trace (humantime).
+    #[arg(long)]
+    window_end: Option<String>,
+    /// Multiply inter-arrival times (0.5 = twice as dense).
+    #[arg(long, default_value_t = 1.0)]
+    time_scale: f64,
+    /// Service times: from-trace, fixed:SECONDS, scale:FACTOR[:MIN_S:MAX_S],
+    /// lognormal:MEDIAN_S:SIGMA[:MIN_S:MAX_S].
+    #[arg(long)]
+    service_model: Option<String>,
+    /// Keep only the first N jobs.
+    #[arg(long)]
+    max_jobs: Option<usize>,
+    /// ServeGen: multiply every client's request rate.
+    #[arg(long)]
+    servegen_rate_scale: Option<f64>,
+    /// Policy: preheat (default), keda, target-tracking, step, keep-alive, static, oracle.
+    #[arg(long, default_value = "preheat")]
+    policy: String,
+    /// Seed of the simulated cluster's random draws (default: the config's simulation.seed).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Inject one class of faults (api-errors, throttling, stale-sqs, capacity, spot,
+    /// failed-starts, restarts, all) at `preheat chaos` strength, replacing the config's
+    /// `simulation.faults`.
+    #[arg(long)]
+    faults: Option<String>,
+    /// Print the summary as JSON.
+    #[arg(long)]
+    json: bool,
+    /// Write the per-tick timeline as CSV to this file.
+    #[arg(long)]
+    timeline: Option<PathBuf>,
+}
+
+pub(crate) fn cmd_simulate(a: SimulateArgs) -> Result<()> {
+    let cfg = load_config(a.config.as_ref())?;
+    let service = pick_service(&cfg, a.service.as_deref())?;
+    let mut sim_cfg = cfg.simulation.clone();
+    if let Some(seed) = a.seed {
+        sim_cfg.seed = seed;
+    }
+    if let Some(name) = &a.faults {
+        sim_cfg.faults = fault_class(name)?.config();
+    }
+    let trace = match &a.trace {
+        None => scenario::demo_trace(sim_cfg.seed)?,
+        Some(path) => {
+            let mut opts = TraceOptions {
+                seed: sim_cfg.seed,
+                time_scale: a.time_scale,
+                max_jobs: a.max_jobs,
+                ..TraceOptions::default()
+            };
+            if let Some(f) = &a.format {
+                opts.format = Some(f.parse::<TraceFormat>()?);
+            }
+            if let Some(w) = &a.window_start {
+                opts.window_start_s = Some(parse_humantime_s("window-start", w)?);
+            }
+            if let Some(w) = &a.window_end {
+                opts.window_end_s = Some(parse_humantime_s("window-end", w)?);
+            }
+            if let Some(m) = &a.service_model {
+                opts.service = m.parse::<ServiceModel>()?;
+            }
+            if let Some(r) = a.servegen_rate_scale {
+                opts.servegen_rate_scale = r;
+            }
+            trace::load_trace(path, &opts)?
+        }
+    };
+    let setup = SimSetup::from_trace(service, cfg.tick_s, sim_cfg, &trace);
+    let policy = scenario::build_policy(&a.policy, &setup)?;
+    let started = Instant::now();
+    let result = sim::run(&setup, policy, a.timeline.is_some());
+    let elapsed = started.elapsed();
+    if let Some(path) = &a.timeline {
+        write_timeline(path, &result.timeline)?;
+    }
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&result.summary)?);
+    } else {
+        let source = if a.trace.is_some() {
+            trace.source.clone()
+        } else {
+            DEMO_TRACE_NAME.to_string()
+        };
+        println!(
+            "preheat simulate: {} jobs from {} ({} format), service {:?}, SLO {:.1}% within {}",
+            trace.jobs.len(),
+            source,
+            trace.format.name(),
+            setup.service.name,
+            setup.service.slo.attainment * 100.0,
+            preheat::core::config::fmt_s(setup.service.slo.max_wait_s),
+        );
+        print!("{}", report::render_text(&result.summary));
+        eprintln!(
+            "({} ticks simulated in {:.2} s; seed {})",
+            result.ticks,
+            elapsed.as_secs_f64(),
+            setup.sim.seed
+        );
+    }
+    if !setup.sim.faults.is_off() {
+        let injected: Vec<String> = result
+            .faults
+            .rows()
+            .iter()
+            .filter(|(_, n)| *n > 0)
+            .map(|(label, n)| format!("{n} {}", label.trim()))
+            .collect();
+        eprintln!(
+            "faults injected: {}; invariant violations: {}",
+            if injected.is_empty() {
+                "none".to_string()
+            } else {
+                injected.join(", ")
+            },
+            result.invariants.total()
+        );
+        for e in &result.invariants.examples {
+            eprintln!("  {e}");
+        }
+    }
+    Ok(())
+}
+
+pub(crate) fn write_timeline(path: &PathBuf, rows: &[sim::world::TimelineRow]) -> Result<()> {
+    let mut w = csv::Writer::from_path(path)
+        .with_context(|| format!("cannot write timeline to {}", path.display()))?;
+    for r in rows {
+        w.serialize(r)?;
+    }
+    w.flush()
+        .with_context(|| format!("cannot write timeline to {}", path.display()))?;
+    Ok(())
+}

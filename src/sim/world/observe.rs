@@ -1,0 +1,304 @@
+//! What the simulated world shows a policy and how it checks what the policy does: builds each
+//! tick's `Observation` (SQS counts with their staleness, the service, tasks, instances and
+//! protection, with injected read faults), records restarts, checks each decision against the
+//! safety invariants, and implements the `World` trait the reconcile loop drives. The queue,
+//! tasks, instances and billing themselves are advanced in `mod.rs`.
+
+use super::*;
+
+impl SimWorld {
+    fn observation(&mut self) -> Observation {
+        let now = self.now_s;
+        let depth = self.depth();
+        self.snapshots.push_back((now, depth));
+        let stale_at = now - self.sim.sqs_staleness_s;
+        while self.snapshots.len() > 1 && self.snapshots[1].0 <= stale_at {
+            self.snapshots.pop_front();
+        }
+        let seen = self.snapshots.front().map_or(depth, |&(_, d)| d);
+        let mut running = 0;
+        let mut pending = 0;
+        let mut busy = 0;
+        let tasks: Vec<TaskInfo> = self
+            .active
+            .iter()
+            .map(|&id| {
+                let t = &self.tasks[id];
+                let phase = match t.state {
+                    TaskState::Provisioning => TaskPhase::Provisioning,
+                    TaskState::Pending => TaskPhase::Pending,
+                    TaskState::Running => TaskPhase::Running,
+                    TaskState::Stopped => TaskPhase::Stopping,
+                };
+                if phase == TaskPhase::Running {
+                    running += 1;
+                } else {
+                    pending += 1;
+                }
+                let is_busy = !t.jobs.is_empty();
+                busy += u32::from(is_busy);
+                TaskInfo {
+                    id: id as u64,
+                    phase,
+                    created_at_s: t.created_s,
+                    started_at_s: t.started_s,
+                    cold: Some(t.cold),
+                    busy: Some(is_busy),
+                    idle_since_s: (!is_busy && t.state == TaskState::Running)
+                        .then_some(t.idle_since_s),
+                }
+            })
+            .collect();
+        let idle_instances = self
+            .live
+            .iter()
+            .filter(|&&i| self.instances[i].ready && self.instances[i].tasks == 0)
+            .count() as u32;
+        if self.record_timeline {
+            self.timeline.push(TimelineRow {
+                t_s: now,
+                visible: depth.visible,
+                in_flight: depth.in_flight,
+                desired: self.desired,
+                running,
+                provisioning: pending,
+                busy,
+                instances: self.live_instances,
+                cost_usd: self.cost_so_far(),
+                reason: String::new(),
+            });
+        }
+        let mut obs = Observation {
+            queue: Some(seen),
+            counters: Some(Counters {
+                sent_total: self.next_arrival as u64,
+                deleted_total: self.deleted_total,
+            }),
+            service: Some(ServiceCounts {
+                desired: self.desired,
+                running,
+                pending,
+            }),
+            tasks: Some(tasks),
+            instances: Some(InstanceCounts {
+                total: self.live_instances,
+                idle: idle_instances,
+            }),
+            scale_in_after_s: Some(self.scale_in_after_s),
+        };
+        self.inject_read_faults(&mut obs, depth);
+        self.note_restarts();
+        self.last_obs_missing = [
+            ("queue", obs.queue.is_none()),
+            ("service", obs.service.is_none()),
+            ("tasks", obs.tasks.is_none()),
+        ]
+        .iter()
+        .filter(|(_, m)| *m)
+        .map(|(n, _)| *n)
+        .collect::<Vec<_>>()
+        .join("+");
+        obs
+    }
+
+    /// Turn a true observation into what a faulty AWS would have returned: each call (SQS,
+    /// CloudWatch, DescribeServices, DescribeTasks, container instances + capacity provider) may
+    /// fail or be throttled; SQS counts may also be stale or missing.
+    fn inject_read_faults(&mut self, obs: &mut Observation, depth: QueueDepth) {
+        let now = self.now_s;
+        let Some(f) = self.faults.as_mut() else {
+            return;
+        };
+        let (throttle, error) = (f.cfg.throttle_rate, f.cfg.api_error_rate);
+        let fails = |f: &mut FaultStream| {
+            if f.chance(throttle) {
+                f.counts.read_throttles += 1;
+                true
+            } else if f.chance(error) {
+                f.counts.read_errors += 1;
+                true
+            } else {
+                false
+            }
+        };
+        if f.cfg.sqs_stale_rate > 0.0 {
+            self.stale_history.push_back((now, depth));
+            while self
+                .stale_history
+                .front()
+                .is_some_and(|&(t, _)| t < now - f.cfg.sqs_stale_max_s)
+            {
+                self.stale_history.pop_front();
+            }
+        }
+        if fails(f) {
+            obs.queue = None;
+        } else if f.chance(f.cfg.sqs_missing_rate) {
+            f.counts.missing_sqs_reads += 1;
+            obs.queue = None;
+        } else if f.chance(f.cfg.sqs_stale_rate) && self.stale_history.len() > 1 {
+            // An older count, as a lagging ApproximateNumberOfMessages would give.
+            let k = f.pick(self.stale_history.len() - 1);
+            obs.queue = Some(self.stale_history[k].1);
+            f.counts.stale_sqs_reads += 1;
+        }
+        if fails(f) {
+            obs.counters = None;
+        }
+        if fails(f) {
+            obs.service = None;
+        }
+        if fails(f) {
+            obs.tasks = None;
+        }
+        if fails(f) {
+            obs.instances = None;
+            obs.scale_in_after_s = None;
+        }
+    }
+
+    /// Count controller restarts up to now and start watching for a flap after the last one.
+    fn note_restarts(&mut self) {
+        let mut restarted = None;
+        while let Some(&t) = self.restarts_at_s.get(self.next_restart) {
+            if t > self.now_s {
+                break;
+            }
+            self.next_restart += 1;
+            restarted = Some(t);
+            if let Some(f) = self.faults.as_mut() {
+                f.counts.restarts += 1;
+            }
+        }
+        if let Some(at_s) = restarted {
+            self.restart_watch = Some(RestartWatch {
+                at_s,
+                desired_at_restart: self.desired,
+                scaled_in: false,
+            });
+        }
+    }
+
+    /// Check one decided desired count against the invariants, before it is applied (a decision
+    /// that a fault keeps from being applied was still decided).
+    fn check_decision(&mut self, n: u32) {
+        let now = self.now_s;
+        let cur = self.desired;
+        let inv = &mut self.invariants;
+        inv.checks += 1;
+        if n < self.p.min_tasks || n > self.p.max_tasks {
+            let (lo, hi) = (self.p.min_tasks, self.p.max_tasks);
+            inv.violate(Invariant::DesiredOutOfBounds, now, || {
+                format!("desired {n} outside [{lo}, {hi}]")
+            });
+        }
+        if let Some(budget) = self.p.budget_per_hour_usd {
+            let per_task_h =
+                self.p.price_per_hour_usd / f64::from(self.p.tasks_per_instance.max(1));
+            let rate = f64::from(n) * per_task_h;
+            if rate > budget + 1e-9 {
+                inv.violate(Invariant::OverBudget, now, || {
+                    format!("desired {n} costs {rate:.3} $/h > budget {budget} $/h")
+                });
+            }
+        }
+        if n < cur && !self.last_obs_missing.is_empty() {
+            let missing = &self.last_obs_missing;
+            inv.violate(Invariant::ScaleInOnMissingData, now, || {
+                format!("scale-in {cur} → {n} with {missing} unreadable")
+            });
+        }
+        let busy = self
+            .active
+            .iter()
+            .filter(|&&t| !self.tasks[t].jobs.is_empty())
+            .count() as u32;
+        if n < busy {
+            inv.violate(Invariant::BelowBusyWorkers, now, || {
+                format!("desired {n} below {busy} busy workers")
+            });
+        }
+        // Churn is a worker let go and wanted back within a boot time (DESIGN §5); after a
+        // restart, that is the controller forgetting why it held the worker.
+        let settle_s = self.sim.cold_start_s();
+        if let Some(w) = self.restart_watch.as_mut() {
+            if now - w.at_s > settle_s {
+                self.restart_watch = None;
+            } else if n < cur && n < w.desired_at_restart {
+                w.scaled_in = true;
+            } else if n > cur && w.scaled_in {
+                let (at, was) = (w.at_s, w.desired_at_restart);
+                self.restart_watch = None;
+                inv.violate(Invariant::RestartFlap, now, || {
+                    format!(
+                        "restart at {at:.0}s (desired {was}): scaled in, then out to {n} within a cold start ({settle_s:.0}s)"
+                    )
+                });
+            }
+        }
+    }
+}
+
+impl World for SimWorld {
+    fn services(&self) -> usize {
+        1
+    }
+
+    async fn observe(&mut self, _service: usize, now_s: f64) -> Observation {
+        self.advance_to(now_s);
+        self.observation()
+    }
+
+    async fn apply(
+        &mut self,
+        _service: usize,
+        actions: &[Action],
+        now_s: f64,
+    ) -> Result<(), ApplyError> {
+        self.advance_to(now_s);
+        for a in actions {
+            if let Action::SetDesired { desired, reason } = a {
+                self.check_decision(*desired);
+                if reason.code == crate::core::model::ReasonCode::Budget {
+                    self.invariants.budget_capped += 1;
+                }
+            }
+            if let Some(f) = self.faults.as_mut() {
+                let api = match a {
+                    Action::SetDesired { .. } => "ecs:UpdateService",
+                    Action::SetScaleInAfter { .. } => "ecs:UpdateCapacityProvider",
+                };
+                let (throttle, error) = (f.cfg.throttle_rate, f.cfg.api_error_rate);
+                if f.chance(throttle) {
+                    f.counts.apply_throttles += 1;
+                    return Err(ApplyError::Throttled {
+                        api: api.to_string(),
+                        message: "Rate exceeded (injected)".to_string(),
+                    });
+                }
+                if f.chance(error) {
+                    f.counts.apply_errors += 1;
+                    return Err(ApplyError::Failed {
+                        api: api.to_string(),
+                        message: "InternalError (injected)".to_string(),
+                    });
+                }
+            }
+            match a {
+                Action::SetDesired { desired, .. } => self.set_desired(*desired),
+                // Applies to instances that go idle from now on (whether ECS resets running
+                // timers is undocumented; ECS-MI-FACTS §1.4).
+                Action::SetScaleInAfter { seconds, .. } => self.scale_in_after_s = *seconds,
+            }
+        }
+        Ok(())
+    }
+
+    fn finished(&self, now_s: f64) -> bool {
+        let drained = self.next_arrival == self.jobs.len()
+            && self.queue.is_empty()
+            && self.returning == 0
+            && self.active.iter().all(|&t| self.tasks[t].jobs.is_empty());
+        drained || now_s > self.end_limit_s
+    }
+}
