@@ -37,6 +37,8 @@ enum Command {
         #[arg(long)]
         config: PathBuf,
     },
+    /// Print the JSON Schema of a policy file (for editors: see README "Configuration").
+    Schema,
     /// Run every scenario × every policy (baseline knobs swept); write tables, JSON and charts.
     Backtest(BacktestArgs),
     /// Run the controller against AWS: observe SQS and ECS, decide, update the services.
@@ -64,6 +66,7 @@ fn main() {
     let result = match args.command {
         Command::Simulate(a) => cli::simulate::cmd_simulate(a),
         Command::Validate { config } => cli::validate::cmd_validate(config),
+        Command::Schema => cli::validate::cmd_schema(),
         Command::Backtest(a) => cli::backtest::cmd_backtest(a),
         Command::Chaos(a) => cli::chaos::cmd_chaos(a),
         Command::Bench { jobs, days, seed } => cli::bench::cmd_bench(jobs, days, seed),
@@ -71,7 +74,24 @@ fn main() {
         Command::Footprint(a) => cli::footprint::cmd_footprint(a),
     };
     if let Err(e) = result {
-        eprintln!("error: {e:#}");
+        eprintln!("error: {}", chain_once(&e));
         std::process::exit(1);
     }
+}
+
+/// The error and its causes joined with ": ", skipping a cause whose text the message already
+/// holds (a library error that prints its OS error would otherwise show it twice).
+fn chain_once(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if out.contains(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
 }

@@ -25,16 +25,13 @@ fn tmp(name: &str) -> PathBuf {
     dir.join(name)
 }
 
-fn shared_trace(rel: &str) -> Option<String> {
+/// A public trace bundled under data/traces (see data/traces/README.md).
+fn bundled_trace(rel: &str) -> String {
     let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/traces")
+        .join("data/traces")
         .join(rel);
-    if p.exists() {
-        Some(p.display().to_string())
-    } else {
-        eprintln!("note: {} is absent here; skipping", p.display());
-        None
-    }
+    assert!(p.exists(), "{} is missing from the checkout", p.display());
+    p.display().to_string()
 }
 
 #[test]
@@ -110,7 +107,10 @@ fn validate_accepts_the_example_and_lists_every_error() {
         err.contains("services[0].max_tasks (line 8): 1 is below min_tasks (2)"),
         "{err}"
     );
-    assert!(err.contains("services[0].colour: unknown key"), "{err}");
+    assert!(
+        err.contains("services[0].colour (line 10): unknown key"),
+        "{err}"
+    );
     assert!(stdout(&o).is_empty());
 }
 
@@ -189,10 +189,9 @@ fn native_trace_round_trip() {
     assert_eq!(json["completed"], 3);
 }
 
-/// Every shared trace format works end to end through the binary (the shared folder sits next
-/// to the checkout in this workplace; elsewhere these are skipped with a note).
+/// Every bundled public trace format works end to end through the binary.
 #[test]
-fn all_five_shared_traces_simulate() {
+fn all_five_bundled_traces_simulate() {
     let cases: Vec<(&str, Vec<&str>)> = vec![
         (
             "pwa-kth-sp2-1996/KTH-SP2-1996-2.1-cln.swf.gz",
@@ -237,9 +236,7 @@ fn all_five_shared_traces_simulate() {
         ),
     ];
     for (rel, extra) in cases {
-        let Some(path) = shared_trace(rel) else {
-            continue;
-        };
+        let path = bundled_trace(rel);
         let mut args = vec!["simulate", "--json", "--trace", path.as_str()];
         args.extend(extra);
         let o = preheat(&args);
@@ -396,4 +393,221 @@ fn simulate_with_a_fault_class_reports_faults_and_no_violation() {
         "{}",
         stderr(&bad)
     );
+}
+
+// --- issue #13: a newcomer's first hour ---------------------------------------------------
+
+fn write_tmp(name: &str, text: &str) -> String {
+    let p = tmp(name);
+    std::fs::write(&p, text).unwrap();
+    p.display().to_string()
+}
+
+/// `error:` once, and no OS error printed twice.
+fn assert_said_once(err: &str) {
+    assert_eq!(err.matches("error:").count(), 1, "{err}");
+    assert!(!err.contains("<input>"), "{err}");
+    if let Some(os) = err.find("(os error") {
+        assert_eq!(err.matches(&err[os..os + 12]).count(), 1, "{err}");
+    }
+}
+
+#[test]
+fn missing_and_empty_traces_say_so() {
+    let o = preheat(&["simulate", "--trace", "no-such-trace.csv"]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(
+        err.contains("no-such-trace.csv") && err.contains("not found"),
+        "{err}"
+    );
+    assert!(!err.contains("cannot tell the trace format"), "{err}");
+    assert_said_once(&err);
+    let empty = write_tmp("empty.csv", "");
+    let o = preheat(&["simulate", "--trace", &empty]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(err.contains("empty.csv") && err.contains("empty"), "{err}");
+    assert!(!err.contains("cannot tell the trace format"), "{err}");
+}
+
+#[test]
+fn os_errors_are_printed_once() {
+    let o = preheat(&["validate", "--config", "/nonexistent/p.yaml"]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(
+        err.contains("/nonexistent/p.yaml") && err.contains("not found"),
+        "{err}"
+    );
+    assert_said_once(&err);
+    let o = preheat(&["backtest", "--scenarios", "/nonexistent/s.yaml"]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(err.contains("/nonexistent/s.yaml"), "{err}");
+    assert_said_once(&err);
+}
+
+const GOOD_SERVICE: &str = "services:\n  - name: w\n    cluster: c\n    service: s\n    queue_url: https://sqs.us-east-1.amazonaws.com/1/q\n    slo: {max_wait: 2m, attainment: 0.99}\n";
+
+#[test]
+fn config_type_errors_name_file_key_and_line_in_words() {
+    for (bad, shown) in [("zero", "\"zero\""), ("-1", "\"-1\"")] {
+        let f = write_tmp(
+            &format!("type-{bad}.yaml"),
+            &format!("{GOOD_SERVICE}    min_tasks: {bad}\n"),
+        );
+        let o = preheat(&["validate", "--config", &f]);
+        assert_eq!(o.status.code(), Some(1));
+        let err = stderr(&o);
+        assert!(err.contains(&f), "{err}");
+        assert!(
+            err.contains(&format!(
+                "services[0].min_tasks (line 7): {shown} is not a whole number ≥ 0"
+            )),
+            "{err}"
+        );
+        assert!(!err.contains("u32"), "{err}");
+        assert_said_once(&err);
+    }
+}
+
+#[test]
+fn yaml_syntax_errors_name_file_key_and_line() {
+    let f = write_tmp("syntax.yaml", "tick: 15s\nservices: [\n  - name: w\n");
+    let o = preheat(&["validate", "--config", &f]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(err.contains(&format!("{f}: 1 problem(s)")), "{err}");
+    assert!(err.contains("services[0].name (line 3): "), "{err}");
+    assert!(err.contains("YAML syntax"), "{err}");
+    assert_said_once(&err);
+}
+
+#[test]
+fn unknown_keys_get_a_line_and_a_suggestion() {
+    let f = write_tmp("typo.yaml", &format!("{GOOD_SERVICE}    max_taks: 3\n"));
+    let o = preheat(&["validate", "--config", &f]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(
+        err.contains("services[0].max_taks (line 7): unknown key; did you mean max_tasks?"),
+        "{err}"
+    );
+}
+
+#[test]
+fn missing_aws_credentials_are_named_as_such() {
+    let home = tmp("no-aws-home");
+    std::fs::create_dir_all(&home).unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_preheat"))
+        .args([
+            "run",
+            "--config",
+            "config/whisper.yaml",
+            "--once",
+            "--region",
+            "us-east-1",
+            "--endpoint-url",
+            "http://127.0.0.1:9",
+        ])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", &home)
+        // No instance metadata lookups: tests talk to 127.0.0.1 only.
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(err.contains("no AWS credentials found"), "{err}");
+    assert!(err.contains("AWS_ACCESS_KEY_ID"), "{err}");
+    assert!(!err.contains("cannot reach"), "{err}");
+    assert!(!err.contains("WARN"), "{err}");
+}
+
+#[test]
+fn unreachable_endpoint_is_short_and_readable() {
+    let o = Command::new(env!("CARGO_BIN_EXE_preheat"))
+        .args([
+            "run",
+            "--config",
+            "config/whisper.yaml",
+            "--once",
+            "--region",
+            "us-east-1",
+            "--endpoint-url",
+            "http://127.0.0.1:9",
+            "--max-attempts",
+            "1",
+        ])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    let line = err
+        .lines()
+        .find(|l| l.contains("cannot reach the AWS endpoint"))
+        .unwrap_or_else(|| panic!("{err}"));
+    assert!(line.contains("http://127.0.0.1:9"), "{err}");
+    assert!(!line.contains(" { ") && line.len() < 300, "{line}");
+}
+
+#[test]
+fn chaos_twenty_runs_cover_every_fault_class() {
+    let o = preheat(&["chaos", "--runs", "20", "--json", "--slice-max", "1d"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let classes = v["per_class"].as_array().unwrap();
+    assert_eq!(classes.len(), 8, "{v}");
+    for c in classes {
+        assert!(c[1]["runs"].as_u64().unwrap() >= 2, "{c}");
+    }
+}
+
+#[test]
+fn chaos_and_backtest_work_outside_the_repository_root() {
+    let dir = tmp("elsewhere");
+    std::fs::create_dir_all(&dir).unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_preheat"))
+        .args([
+            "chaos",
+            "--runs",
+            "2",
+            "--scenarios",
+            "kth-office-hours",
+            "--slice-max",
+            "1d",
+        ])
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("config/scenarios.yaml"),
+        "{}",
+        stderr(&o)
+    );
+    let help = preheat(&["backtest", "--help"]);
+    assert!(
+        stdout(&help).contains("source tree the binary was built from"),
+        "{}",
+        stdout(&help)
+    );
+}
+
+#[test]
+fn unwritable_timeline_fails_before_the_run() {
+    let o = preheat(&["simulate", "--timeline", "/nonexistent/dir/t.csv"]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(err.contains("/nonexistent/dir/t.csv"), "{err}");
+    assert!(err.contains("does its folder exist"), "{err}");
+    assert!(!err.contains("ticks simulated"), "{err}");
+    assert!(stdout(&o).is_empty(), "the run started: {}", stdout(&o));
 }

@@ -142,6 +142,21 @@ impl From<AwsError> for ApplyError {
 
 /// Map any SDK failure to `AwsError`. Every aws-sdk-* crate shares the smithy runtime types, so
 /// one function serves SQS, ECS and Application Auto Scaling.
+/// The innermost cause's own words ("Connection refused (os error 111)"), without the layers
+/// of SDK wrappers whose Display falls back to Rust Debug output (issue #13: ~500 characters).
+fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut cause = err;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    let text = cause.to_string();
+    if text.trim().is_empty() || text.contains(" { ") {
+        "the connection failed".to_string()
+    } else {
+        text
+    }
+}
+
 pub(crate) fn classify<E>(
     api: &'static str,
     endpoint: &str,
@@ -154,7 +169,7 @@ where
         SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) => AwsError::Unreachable {
             api,
             endpoint: endpoint.to_string(),
-            message: DisplayErrorContext(&err).to_string(),
+            message: root_cause(&err),
         },
         SdkError::ServiceError(ctx) => {
             let status = ctx.raw().status().as_u16();

@@ -10,9 +10,10 @@ use std::time::Instant;
 
 #[derive(Args)]
 pub(crate) struct BacktestArgs {
-    /// Scenario file.
-    #[arg(long, default_value = "config/scenarios.yaml")]
-    scenarios: PathBuf,
+    /// Scenario file (default: config/scenarios.yaml in the working directory, else in the
+    /// source tree the binary was built from). Trace paths inside are relative to this file.
+    #[arg(long)]
+    scenarios: Option<PathBuf>,
     /// Run only the scenario with this name.
     #[arg(long)]
     only: Option<String>,
@@ -36,8 +37,9 @@ pub(crate) fn cmd_backtest(a: BacktestArgs) -> Result<()> {
     use preheat::sim::charts;
     set_threads(a.threads)?;
     let started = Instant::now();
-    eprintln!("loading scenarios from {} ...", a.scenarios.display());
-    let scenarios = backtest::load_scenarios(&a.scenarios, a.only.as_deref())?;
+    let file = scenario_file(a.scenarios.as_deref())?;
+    eprintln!("loading scenarios from {} ...", file.display());
+    let scenarios = backtest::load_scenarios(&file, a.only.as_deref())?;
     for sc in &scenarios {
         eprintln!("  {:<20} {}", sc.name, sc.trace_note);
     }

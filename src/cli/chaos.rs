@@ -18,9 +18,10 @@ pub(crate) struct ChaosArgs {
     /// Scenario names to use, comma-separated (default: all in the scenario file).
     #[arg(long, value_delimiter = ',')]
     scenarios: Vec<String>,
-    /// Scenario file.
-    #[arg(long, default_value = "config/scenarios.yaml")]
-    scenario_file: PathBuf,
+    /// Scenario file (default: config/scenarios.yaml in the working directory, else in the
+    /// source tree the binary was built from). Trace paths inside are relative to this file.
+    #[arg(long)]
+    scenario_file: Option<PathBuf>,
     /// Shortest slice of a trace one run replays (humantime).
     #[arg(long, default_value = "1d")]
     slice_min: String,
@@ -59,16 +60,17 @@ pub(crate) fn cmd_chaos(a: ChaosArgs) -> Result<()> {
     }
     set_threads(a.threads)?;
     let started = Instant::now();
-    eprintln!("loading scenarios from {} ...", a.scenario_file.display());
+    let file = scenario_file(a.scenario_file.as_deref())?;
+    eprintln!("loading scenarios from {} ...", file.display());
     // One scenario asked for: load only its trace (loading all five takes a while).
     let only = match a.scenarios.as_slice() {
         [one] => Some(one.as_str()),
         _ => None,
     };
-    let mut scenarios = match backtest::load_scenarios(&a.scenario_file, only) {
+    let mut scenarios = match backtest::load_scenarios(&file, only) {
         Ok(s) => s,
         // Unknown name: load them all to list the names below.
-        Err(_) if only.is_some() => backtest::load_scenarios(&a.scenario_file, None)?,
+        Err(_) if only.is_some() => backtest::load_scenarios(&file, None)?,
         Err(e) => return Err(e.into()),
     };
     if !a.scenarios.is_empty() {
@@ -77,7 +79,7 @@ pub(crate) fn cmd_chaos(a: ChaosArgs) -> Result<()> {
             if !known.contains(want) {
                 bail!(
                     "--scenarios: no scenario named {want:?} in {} (it has: {})",
-                    a.scenario_file.display(),
+                    file.display(),
                     known.join(", ")
                 );
             }

@@ -13,7 +13,7 @@ pub(crate) mod validate;
 
 use anyhow::{Context, Result};
 use preheat::core::config::{Config, DEFAULT_CONFIG_YAML, ServiceConfig};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 pub(crate) fn load_config(path: Option<&PathBuf>) -> Result<Config> {
     Ok(match path {
@@ -65,4 +65,26 @@ pub(crate) fn fault_class(name: &str) -> Result<preheat::eval::chaos::FaultClass
             FaultClass::ALL.map(|c| c.name()).join(", ")
         )
     })
+}
+
+/// The scenario file `backtest` and `chaos` read: the one given, else `config/scenarios.yaml`
+/// under the working directory, else the one in the source tree this binary was built from (so
+/// that both commands work from any directory of a checkout, or after `cargo install --path .`
+/// while the checkout exists). Trace paths inside are relative to the file itself.
+pub(crate) fn scenario_file(given: Option<&Path>) -> Result<PathBuf> {
+    if let Some(p) = given {
+        return Ok(p.to_path_buf());
+    }
+    let here = PathBuf::from("config/scenarios.yaml");
+    if here.is_file() {
+        return Ok(here);
+    }
+    let built_from = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/scenarios.yaml");
+    if built_from.is_file() {
+        return Ok(built_from);
+    }
+    anyhow::bail!(
+        "cannot find config/scenarios.yaml in the working directory nor in the source tree this          binary was built from ({}); run from a checkout of preheat or pass --scenarios FILE",
+        built_from.display()
+    )
 }

@@ -57,6 +57,9 @@ pub(crate) fn init_logging(format: LogFormat) {
         .unwrap_or_else(|| {
             Targets::new()
                 .with_target("preheat", LevelFilter::INFO)
+                // The SDK warns at length while it walks the credential chain (IMDS retries);
+                // a missing credential is reported once, by `check_credentials`.
+                .with_target("aws_config", LevelFilter::ERROR)
                 .with_default(LevelFilter::WARN)
         });
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
@@ -122,6 +125,7 @@ pub(crate) async fn run_async(cfg: Config, a: RunArgs, listen: std::net::SocketA
             a.config.display()
         );
     }
+    check_credentials(&sdk, opts.endpoint_url.is_some()).await?;
     let clients = AwsClients::new(&sdk);
     tracing::info!(
         endpoint = %clients.endpoint,
@@ -226,7 +230,7 @@ pub(crate) async fn run_async(cfg: Config, a: RunArgs, listen: std::net::SocketA
             preheat::reconcile::run(&mut w, &mut clock, &mut policies, &mut observer, max_ticks)
                 .await
         } else {
-            let mut w = world;
+            let mut w = preheat::world::Logged::new(world, names);
             preheat::reconcile::run(&mut w, &mut clock, &mut policies, &mut observer, max_ticks)
                 .await
         }
@@ -261,6 +265,27 @@ pub(crate) async fn run_async(cfg: Config, a: RunArgs, listen: std::net::SocketA
                 stats.apply_errors
             );
         }
+    }
+    Ok(())
+}
+
+/// Fails with a clear message when the standard chain finds no credentials, instead of letting
+/// the first call fail as if the endpoint were unreachable.
+async fn check_credentials(sdk: &aws_config::SdkConfig, emulator: bool) -> Result<()> {
+    use aws_sdk_ecs::config::ProvideCredentials;
+    let Some(provider) = sdk.credentials_provider() else {
+        bail!("no AWS credentials provider is configured");
+    };
+    if let Err(e) = provider.provide_credentials().await {
+        bail!(
+            "no AWS credentials found ({e}); set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY or \
+             AWS_PROFILE, or run where a task role or instance profile provides them{}",
+            if emulator {
+                " (an emulator such as moto accepts any values, e.g. testing/testing)"
+            } else {
+                ""
+            }
+        );
     }
     Ok(())
 }

@@ -8,7 +8,7 @@ use clap::Args;
 use preheat::sim::scenario::{self, DEMO_TRACE_NAME};
 use preheat::sim::{self, SimSetup, report};
 use preheat::trace::{self, ServiceModel, TraceFormat, TraceOptions};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 #[derive(Args)]
@@ -100,13 +100,18 @@ pub(crate) fn cmd_simulate(a: SimulateArgs) -> Result<()> {
             trace::load_trace(path, &opts)?
         }
     };
+    // Opened before the run, so that a bad path fails in a second rather than after the replay.
+    let timeline = match &a.timeline {
+        Some(path) => Some((path, open_timeline(path)?)),
+        None => None,
+    };
     let setup = SimSetup::from_trace(service, cfg.tick_s, sim_cfg, &trace);
     let policy = scenario::build_policy(&a.policy, &setup)?;
     let started = Instant::now();
     let result = sim::run(&setup, policy, a.timeline.is_some());
     let elapsed = started.elapsed();
-    if let Some(path) = &a.timeline {
-        write_timeline(path, &result.timeline)?;
+    if let Some((path, w)) = timeline {
+        write_timeline(path, w, &result.timeline)?;
     }
     if a.json {
         println!("{}", serde_json::to_string_pretty(&result.summary)?);
@@ -157,9 +162,21 @@ pub(crate) fn cmd_simulate(a: SimulateArgs) -> Result<()> {
     Ok(())
 }
 
-pub(crate) fn write_timeline(path: &PathBuf, rows: &[sim::world::TimelineRow]) -> Result<()> {
-    let mut w = csv::Writer::from_path(path)
-        .with_context(|| format!("cannot write timeline to {}", path.display()))?;
+/// Creates the timeline CSV (and fails now if it cannot).
+pub(crate) fn open_timeline(path: &Path) -> Result<csv::Writer<std::fs::File>> {
+    csv::Writer::from_path(path).with_context(|| {
+        format!(
+            "cannot write timeline to {} (does its folder exist?)",
+            path.display()
+        )
+    })
+}
+
+pub(crate) fn write_timeline(
+    path: &Path,
+    mut w: csv::Writer<std::fs::File>,
+    rows: &[sim::world::TimelineRow],
+) -> Result<()> {
     for r in rows {
         w.serialize(r)?;
     }

@@ -1,4 +1,5 @@
-//! `preheat validate`: loads a policy file and prints what it means, or every problem in it.
+//! `preheat validate`: loads a policy file and prints what it means, or every problem in it;
+//! `preheat schema`: the JSON Schema editors use to check the same files as you type.
 
 use anyhow::Result;
 use preheat::core::config::Config;
@@ -29,5 +30,15 @@ pub(crate) fn cmd_validate(path: PathBuf) -> Result<()> {
             s.price.per_hour_usd()
         );
     }
+    Ok(())
+}
+
+/// `preheat schema`: the policy file's JSON Schema, generated from the structs the YAML is read
+/// into, for editors (`# yaml-language-server: $schema=...`) and CI checks.
+pub(crate) fn cmd_schema() -> Result<()> {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&preheat::core::config::json_schema())?
+    );
     Ok(())
 }

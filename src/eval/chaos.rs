@@ -250,8 +250,11 @@ fn plan(scenarios: &[Scenario], o: &ChaosOptions) -> Vec<Case> {
     };
     (0..o.runs)
         .map(|r| {
-            let scenario = r % scenarios.len();
-            let class = classes[(r / scenarios.len()) % classes.len()];
+            // Classes interleave (run r has class r mod C), so that any C runs cover every
+            // class; each class then walks through the scenarios, so C × S runs cover every pair.
+            let (nc, ns) = (classes.len(), scenarios.len());
+            let class = classes[r % nc];
+            let scenario = (r % nc + r / nc) % ns;
             let setup = &scenarios[scenario].setup;
             let u: f64 = rng.random();
             let len_s = o.slice_min_s + u * (o.slice_max_s - o.slice_min_s).max(0.0);

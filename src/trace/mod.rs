@@ -432,10 +432,26 @@ pub enum TraceError {
 pub fn load_trace(path: &Path, opts: &TraceOptions) -> Result<Trace, TraceError> {
     opts.validate()?;
     let source = path.display().to_string();
+    // Said first, so that a typo in the path is not reported as an unknown format.
+    if !path.exists() {
+        return Err(TraceError::Read {
+            path: source,
+            source: std::io::Error::new(std::io::ErrorKind::NotFound, "not found (check the path)"),
+        });
+    }
     let format = match opts.format {
         Some(f) => f,
-        None => detect_format(path).ok_or_else(|| TraceError::UndetectedFormat {
-            path: source.clone(),
+        None => detect_format(path).ok_or_else(|| {
+            if is_blank_file(path) {
+                TraceError::Empty {
+                    file: source.clone(),
+                    detail: "(the file is empty)".to_string(),
+                }
+            } else {
+                TraceError::UndetectedFormat {
+                    path: source.clone(),
+                }
+            }
         })?,
     };
     check_service_possible(format, opts, &source)?;
@@ -692,6 +708,16 @@ fn clamp_s(x: f64, lo: f64, hi: f64) -> f64 {
 // ---------------------------------------------------------------------------------------------
 // Format detection
 // ---------------------------------------------------------------------------------------------
+
+/// Whether `path` is a file with nothing but whitespace in its first 64 KiB.
+fn is_blank_file(path: &Path) -> bool {
+    let mut head = Vec::new();
+    path.is_file()
+        && std::fs::File::open(path)
+            .and_then(|f| f.take(64 * 1024).read_to_end(&mut head))
+            .is_ok()
+        && head.iter().all(u8::is_ascii_whitespace)
+}
 
 /// Guesses the format from the path: a directory of `chunk-<i>-trace.csv` files or such a file
 /// is ServeGen, `.swf`/`.swf.gz` is SWF; otherwise the first line is sniffed ([`sniff_format`]),

@@ -10,7 +10,10 @@
 use std::fmt;
 use std::path::Path;
 
+mod locate;
 mod raw;
+mod scalar;
+pub use locate::json_schema;
 use raw::{RawConfig, Validator, display_path};
 
 /// One problem found in a policy file.
@@ -30,15 +33,13 @@ impl fmt::Display for ConfigIssue {
     }
 }
 
+/// Why a policy file cannot be used. Every problem inside a file, YAML syntax and type errors
+/// included, is an `Invalid` issue with its key path and line: one format for all of them.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("cannot read config {path}: {source}")]
-    Read {
-        path: String,
-        source: std::io::Error,
-    },
-    #[error("{path}: not valid YAML for a preheat config:\n{message}")]
-    Syntax { path: String, message: String },
+    /// The OS error is the message's last part, not a `source`, so that it is printed once.
+    #[error("cannot read config {path}: {reason}")]
+    Read { path: String, reason: String },
     #[error("{path}: {} problem(s):\n{}", issues.len(), issues.iter().map(|i| format!("  - {i}")).collect::<Vec<_>>().join("\n"))]
     Invalid {
         path: String,
@@ -256,43 +257,84 @@ pub const DEFAULT_CONFIG_YAML: &str = include_str!("../../../config/whisper.yaml
 impl Config {
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let shown = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read {
             path: shown.clone(),
-            source,
+            reason: match e.kind() {
+                std::io::ErrorKind::NotFound => "not found (check the path)".to_string(),
+                _ => e.to_string(),
+            },
         })?;
         Config::parse(&text, &shown)
     }
 
     pub fn parse(text: &str, source_name: &str) -> Result<Config, ConfigError> {
+        let invalid = |issues| ConfigError::Invalid {
+            path: source_name.to_string(),
+            issues,
+        };
         let mut unknown: Vec<String> = Vec::new();
         let raw: RawConfig = serde_saphyr::with_deserializer_from_str(text, |de| {
             serde_ignored::deserialize(de, |p| unknown.push(display_path(&p)))
         })
-        .map_err(|e| ConfigError::Syntax {
-            path: source_name.to_string(),
-            message: e.to_string(),
-        })?;
+        .map_err(|e| invalid(vec![syntax_issue(text, &e)]))?;
         let mut v = Validator::default();
+        let paths = locate::line_paths(text);
         // serde_ignored also sees the private marker Spanned<T> uses to carry locations.
         for key in unknown
             .into_iter()
             .filter(|k| !k.contains("__serde_saphyr_private"))
         {
-            v.issue(
-                key,
-                None,
-                "unknown key (check its spelling and indentation against config/whisper.yaml)",
-            );
+            let last = key
+                .rsplit(['.', ']'])
+                .next()
+                .unwrap_or(&key)
+                .trim_matches('"');
+            let hint = match locate::did_you_mean(last) {
+                Some(k) => format!("unknown key; did you mean {k}?"),
+                None => {
+                    "unknown key (check its spelling and indentation against config/whisper.yaml)"
+                        .to_string()
+                }
+            };
+            let line = locate::line_of_path(&paths, &key);
+            v.issue(key, line, hint);
         }
         let config = v.config(raw);
         if v.issues.is_empty() {
             Ok(config)
         } else {
-            Err(ConfigError::Invalid {
-                path: source_name.to_string(),
-                issues: v.issues,
-            })
+            Err(invalid(v.issues))
         }
+    }
+}
+
+/// A YAML syntax (or shape) error as an issue: the key path of its line, the line, and the
+/// parser's message without its source snippet (which would name the text `<input>`).
+fn syntax_issue(text: &str, e: &serde_saphyr::Error) -> ConfigIssue {
+    let line = e.location().map(|l| l.line()).filter(|&l| l > 0);
+    let mut message = e.without_snippet().to_string();
+    // The parser starts its message with "line L column C: "; the issue prints the line itself.
+    if let Some((head, tail)) = message.split_once(": ")
+        && head.starts_with("line ")
+    {
+        message = tail.to_string();
+    }
+    // ...or ends it with " at line L, column C".
+    if let Some(i) = message.rfind(" at line ")
+        && message[i + 9..]
+            .chars()
+            .all(|c| c.is_ascii_digit() || ", column".contains(c))
+    {
+        message.truncate(i);
+    }
+    let path = line
+        .and_then(|l| locate::line_paths(text).get(l as usize - 1).cloned())
+        .filter(|p| !p.is_empty())
+        .unwrap_or_else(|| "(document)".to_string());
+    ConfigIssue {
+        path,
+        line,
+        message: format!("{message} (YAML syntax; compare with config/whisper.yaml)"),
     }
 }
 
@@ -362,8 +404,9 @@ mod tests {
             "{got:?}"
         );
         assert!(
-            got.iter()
-                .any(|e| e.starts_with("services[0].max_taks: unknown key")),
+            got.iter().any(
+                |e| e == "services[0].max_taks (line 10): unknown key; did you mean max_tasks?"
+            ),
             "{got:?}"
         );
         assert_eq!(got.len(), 5, "{got:?}");
@@ -390,16 +433,16 @@ mod tests {
     fn odd_unknown_keys_are_named_quoted() {
         let got = issues(&format!("{MIN}\".\": 1\n\"\": 2\na b: 3\n"));
         for want in [
-            "\".\": unknown key",
-            "\"\": unknown key",
-            "\"a b\": unknown key",
+            "\".\" (line 7): unknown key",
+            "\"\" (line 8): unknown key",
+            "\"a b\" (line 9): unknown key",
         ] {
             assert!(got.iter().any(|e| e.starts_with(want)), "{want}: {got:?}");
         }
         let got = issues(&format!("{MIN}    slo2: {{x.y: 1}}\n"));
         assert!(
             got.iter()
-                .any(|e| e.starts_with("services[0].slo2: unknown key")),
+                .any(|e| e.starts_with("services[0].slo2 (line 7): unknown key; did you mean slo?")),
             "{got:?}"
         );
     }
@@ -407,8 +450,12 @@ mod tests {
     #[test]
     fn syntax_error_is_not_half_parsed() {
         let e = Config::parse("services: [\n", "bad.yaml").unwrap_err();
-        assert!(matches!(e, ConfigError::Syntax { .. }));
-        assert!(e.to_string().starts_with("bad.yaml: not valid YAML"));
+        assert!(matches!(e, ConfigError::Invalid { .. }));
+        let shown = e.to_string();
+        assert!(shown.starts_with("bad.yaml: 1 problem(s):"), "{shown}");
+        assert!(shown.contains("services (line 1)"), "{shown}");
+        assert!(shown.contains("YAML syntax"), "{shown}");
+        assert!(!shown.contains("<input>"), "{shown}");
     }
 
     #[test]

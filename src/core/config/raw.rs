@@ -3,84 +3,101 @@
 //! types of `mod.rs`, collecting every problem with its key path and line instead of stopping at
 //! the first. Parsing the text and formatting the final error are left to `mod.rs`.
 
+use super::scalar::{Kind, Lenient, Sp};
 use super::*;
 use serde::Deserialize;
-use serde_saphyr::Spanned;
 
-type S<T> = Option<Spanned<T>>;
+/// An optional key with its line.
+type S<T> = Option<Sp<T>>;
+/// An optional number or flag: any scalar, read by the validator (see `scalar.rs`).
+type N<T> = S<Lenient<T>>;
 
-#[derive(Debug, Deserialize, Default)]
+#[derive(Debug, Deserialize, Default, schemars::JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub(super) struct RawConfig {
     tick: S<String>,
+    #[schemars(required, length(min = 1))]
     services: Option<Vec<RawService>>,
     simulation: Option<RawSimulation>,
     aws: Option<RawAws>,
 }
 
-#[derive(Debug, Deserialize, Default)]
+#[derive(Debug, Deserialize, Default, schemars::JsonSchema)]
+#[schemars(deny_unknown_fields)]
 struct RawAws {
     region: S<String>,
     endpoint_url: S<String>,
 }
 
-#[derive(Debug, Deserialize, Default)]
+#[derive(Debug, Deserialize, Default, schemars::JsonSchema)]
+#[schemars(deny_unknown_fields)]
 struct RawService {
+    #[schemars(required)]
     name: S<String>,
+    #[schemars(required)]
     cluster: S<String>,
+    #[schemars(required)]
     service: S<String>,
+    #[schemars(required)]
     queue_url: S<String>,
     capacity_provider: S<String>,
-    min_tasks: S<u32>,
-    max_tasks: S<u32>,
-    tasks_per_instance: S<u32>,
-    jobs_per_task: S<u32>,
+    min_tasks: N<u32>,
+    max_tasks: N<u32>,
+    tasks_per_instance: N<u32>,
+    jobs_per_task: N<u32>,
+    #[schemars(required)]
     slo: Option<RawSlo>,
     estimates: Option<RawEstimates>,
     price: Option<RawPrice>,
-    budget_per_hour_usd: S<f64>,
+    budget_per_hour_usd: N<f64>,
     floors: Option<Vec<RawFloor>>,
     scale_in_stabilization: S<String>,
-    max_step: S<u32>,
-    worker_protection: S<bool>,
+    max_step: N<u32>,
+    worker_protection: N<bool>,
     scale_in_after_max: S<String>,
 }
 
-#[derive(Debug, Deserialize, Default)]
+#[derive(Debug, Deserialize, Default, schemars::JsonSchema)]
+#[schemars(deny_unknown_fields)]
 struct RawSlo {
     max_wait: S<String>,
-    attainment: S<f64>,
+    attainment: N<f64>,
 }
 
-#[derive(Debug, Deserialize, Default)]
+#[derive(Debug, Deserialize, Default, schemars::JsonSchema)]
+#[schemars(deny_unknown_fields)]
 struct RawEstimates {
     service_time: S<String>,
     cold_start: S<String>,
     warm_start: S<String>,
 }
 
-#[derive(Debug, Deserialize, Default)]
+#[derive(Debug, Deserialize, Default, schemars::JsonSchema)]
+#[schemars(deny_unknown_fields)]
 struct RawPrice {
     instance_type: S<String>,
-    on_demand_per_hour_usd: S<f64>,
-    mi_fee_per_hour_usd: S<f64>,
+    on_demand_per_hour_usd: N<f64>,
+    mi_fee_per_hour_usd: N<f64>,
 }
 
-#[derive(Debug, Deserialize, Default)]
+#[derive(Debug, Deserialize, Default, schemars::JsonSchema)]
+#[schemars(deny_unknown_fields)]
 struct RawFloor {
-    days: Option<Vec<Spanned<String>>>,
+    days: Option<Vec<Sp<String>>>,
     from: S<String>,
     to: S<String>,
-    min_tasks: S<u32>,
+    min_tasks: N<u32>,
 }
 
-#[derive(Debug, Deserialize, Default)]
+#[derive(Debug, Deserialize, Default, schemars::JsonSchema)]
+#[schemars(deny_unknown_fields)]
 struct RawSimulation {
-    seed: S<u64>,
+    seed: N<u64>,
     instance_launch: S<String>,
     image_pull: S<String>,
     app_start: S<String>,
     warm_start: S<String>,
-    start_jitter: S<f64>,
+    start_jitter: N<f64>,
     visibility_timeout: S<String>,
     sqs_staleness: S<String>,
     scale_in_after_default: S<String>,
@@ -88,18 +105,19 @@ struct RawSimulation {
     faults: Option<RawFaults>,
 }
 
-#[derive(Debug, Deserialize, Default)]
+#[derive(Debug, Deserialize, Default, schemars::JsonSchema)]
+#[schemars(deny_unknown_fields)]
 struct RawFaults {
-    api_error_rate: S<f64>,
-    throttle_rate: S<f64>,
-    sqs_stale_rate: S<f64>,
+    api_error_rate: N<f64>,
+    throttle_rate: N<f64>,
+    sqs_stale_rate: N<f64>,
     sqs_stale_max: S<String>,
-    sqs_missing_rate: S<f64>,
-    capacity_errors_per_day: S<f64>,
+    sqs_missing_rate: N<f64>,
+    capacity_errors_per_day: N<f64>,
     capacity_error_duration: S<String>,
-    spot_interruptions_per_day: S<f64>,
-    task_start_failure_rate: S<f64>,
-    restarts_per_day: S<f64>,
+    spot_interruptions_per_day: N<f64>,
+    task_start_failure_rate: N<f64>,
+    restarts_per_day: N<f64>,
 }
 
 /// serde_ignored writes `services.0.max_taks`; people read `services[0].max_taks`. Built from
@@ -112,15 +130,7 @@ pub(super) fn display_path(p: &serde_ignored::Path<'_>) -> String {
         Path::Seq { parent, index } => format!("{}[{index}]", display_path(parent)),
         Path::Map { parent, key } => {
             let parent = display_path(parent);
-            let plain = !key.is_empty()
-                && !key.contains(|c: char| {
-                    matches!(c, '.' | '[' | ']' | '"') || c.is_whitespace() || c.is_control()
-                });
-            let key = if plain {
-                key.clone()
-            } else {
-                format!("{key:?}")
-            };
+            let key = super::locate::segment(key);
             if parent.is_empty() {
                 key
             } else {
@@ -134,7 +144,7 @@ pub(super) fn display_path(p: &serde_ignored::Path<'_>) -> String {
     }
 }
 
-fn line_of<T>(s: &Spanned<T>) -> Option<u64> {
+fn line_of<T>(s: &Sp<T>) -> Option<u64> {
     Some(s.referenced.line())
 }
 
@@ -244,31 +254,48 @@ impl Validator {
         }
     }
 
-    fn number(&mut self, v: &S<f64>, path: &str, default: f64, min: f64, max: f64) -> f64 {
-        let Some(s) = v else { return default };
-        if !s.value.is_finite() || s.value < min || s.value > max {
-            self.issue(
-                path,
-                line_of(s),
-                format!("{} is out of range ({min} to {max})", s.value),
-            );
-            default
-        } else {
-            s.value
+    /// The value of a number or flag key, or `None` (with an issue) when it holds something else.
+    fn value<T: Kind>(&mut self, v: &Sp<Lenient<T>>, path: &str) -> Option<T> {
+        match v.value.parse() {
+            Ok(x) => Some(x),
+            Err(msg) => {
+                self.issue(path, line_of(v), msg);
+                None
+            }
         }
     }
 
-    fn count(&mut self, v: &S<u32>, path: &str, default: u32, min: u32, max: u32) -> u32 {
+    fn number(&mut self, v: &N<f64>, path: &str, default: f64, min: f64, max: f64) -> f64 {
         let Some(s) = v else { return default };
-        if s.value < min || s.value > max {
+        let Some(x) = self.value(s, path) else {
+            return default;
+        };
+        if !x.is_finite() || x < min || x > max {
             self.issue(
                 path,
                 line_of(s),
-                format!("{} is out of range ({min} to {max})", s.value),
+                format!("{x} is out of range ({min} to {max})"),
             );
             default
         } else {
-            s.value
+            x
+        }
+    }
+
+    fn count(&mut self, v: &N<u32>, path: &str, default: u32, min: u32, max: u32) -> u32 {
+        let Some(s) = v else { return default };
+        let Some(x) = self.value(s, path) else {
+            return default;
+        };
+        if x < min || x > max {
+            self.issue(
+                path,
+                line_of(s),
+                format!("{x} is out of range ({min} to {max})"),
+            );
+            default
+        } else {
+            x
         }
     }
 
@@ -494,7 +521,7 @@ impl Validator {
         let worker_protection = r
             .worker_protection
             .as_ref()
-            .map(|b| b.value)
+            .and_then(|b| self.value(b, &format!("{p}.worker_protection")))
             .unwrap_or(true);
         let scale_in_after_max_s = self.duration(
             &r.scale_in_after_max,
@@ -557,15 +584,18 @@ impl Validator {
             );
         }
         let min_tasks = match &f.min_tasks {
-            Some(m) if m.value > max_tasks => {
-                self.issue(
-                    format!("{p}.min_tasks"),
-                    line_of(m),
-                    format!("{} is above max_tasks ({max_tasks})", m.value),
-                );
-                max_tasks
-            }
-            Some(m) => m.value,
+            Some(m) => match self.value(m, &format!("{p}.min_tasks")) {
+                Some(x) if x > max_tasks => {
+                    self.issue(
+                        format!("{p}.min_tasks"),
+                        line_of(m),
+                        format!("{x} is above max_tasks ({max_tasks})"),
+                    );
+                    max_tasks
+                }
+                Some(x) => x,
+                None => 0,
+            },
             None => {
                 self.issue(
                     format!("{p}.min_tasks"),
@@ -618,7 +648,11 @@ impl Validator {
             ) as i32,
         };
         SimConfig {
-            seed: r.seed.map(|s| s.value).unwrap_or(d.seed),
+            seed: r
+                .seed
+                .as_ref()
+                .and_then(|s| self.value(s, &format!("{p}.seed")))
+                .unwrap_or(d.seed),
             instance_launch_s: self.duration(
                 &r.instance_launch,
                 &format!("{p}.instance_launch"),
@@ -684,7 +718,7 @@ impl Validator {
         let Some(r) = r else { return d.clone() };
         let p = "simulation.faults";
         // Rates below 1 so that a replaced task or a retried call eventually succeeds.
-        let rate = |v: &mut Self, x: &S<f64>, name: &str, max: f64| {
+        let rate = |v: &mut Self, x: &N<f64>, name: &str, max: f64| {
             v.number(x, &format!("{p}.{name}"), 0.0, 0.0, max)
         };
         FaultConfig {
