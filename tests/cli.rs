@@ -611,3 +611,135 @@ fn unwritable_timeline_fails_before_the_run() {
     assert!(!err.contains("ticks simulated"), "{err}");
     assert!(stdout(&o).is_empty(), "the run started: {}", stdout(&o));
 }
+
+/// A small JSON Schema check covering what `preheat schema` emits: type (one or a list),
+/// properties, additionalProperties: false, required, items, minItems, minimum, anyOf and
+/// local `$ref`s. Returns every violation with its JSON path.
+fn schema_violations(
+    root: &serde_json::Value,
+    schema: &serde_json::Value,
+    v: &serde_json::Value,
+    at: &str,
+) -> Vec<String> {
+    use serde_json::Value;
+    if let Some(r) = schema["$ref"].as_str() {
+        let name = r.strip_prefix("#/$defs/").expect("local $ref");
+        return schema_violations(root, &root["$defs"][name], v, at);
+    }
+    if let Some(any) = schema["anyOf"].as_array() {
+        let each: Vec<Vec<String>> = any
+            .iter()
+            .map(|s| schema_violations(root, s, v, at))
+            .collect();
+        return if each.iter().any(Vec::is_empty) {
+            vec![]
+        } else {
+            each.concat()
+        };
+    }
+    let type_ok = |t: &str| match t {
+        "object" => v.is_object(),
+        "array" => v.is_array(),
+        "string" => v.is_string(),
+        "number" => v.is_number(),
+        "integer" => v.as_i64().is_some() || v.as_u64().is_some(),
+        "boolean" => v.is_boolean(),
+        "null" => v.is_null(),
+        other => panic!("schema type {other} not covered by this check"),
+    };
+    let ok = match &schema["type"] {
+        Value::String(t) => type_ok(t),
+        Value::Array(ts) => ts.iter().any(|t| type_ok(t.as_str().unwrap())),
+        _ => true,
+    };
+    if !ok {
+        return vec![format!("{at}: {v} is not of type {}", schema["type"])];
+    }
+    let mut out = Vec::new();
+    if let (Some(min), Some(x)) = (schema["minimum"].as_f64(), v.as_f64())
+        && x < min
+    {
+        out.push(format!("{at}: {x} < {min}"));
+    }
+    if let Value::Object(m) = v {
+        let props = schema["properties"].as_object();
+        for (k, x) in m {
+            match props.and_then(|p| p.get(k)) {
+                Some(s) => out.extend(schema_violations(root, s, x, &format!("{at}.{k}"))),
+                None if schema["additionalProperties"] == false => {
+                    out.push(format!("{at}.{k}: not allowed"))
+                }
+                None => {}
+            }
+        }
+        for r in schema["required"].as_array().into_iter().flatten() {
+            if !m.contains_key(r.as_str().unwrap()) {
+                out.push(format!("{at}: {r} is required"));
+            }
+        }
+    }
+    if let Value::Array(a) = v {
+        if let Some(min) = schema["minItems"].as_u64()
+            && (a.len() as u64) < min
+        {
+            out.push(format!("{at}: fewer than {min} items"));
+        }
+        for (i, x) in a.iter().enumerate() {
+            out.extend(schema_violations(
+                root,
+                &schema["items"],
+                x,
+                &format!("{at}[{i}]"),
+            ));
+        }
+    }
+    out
+}
+
+#[test]
+fn schema_accepts_every_bundled_config_and_rejects_a_bad_one() {
+    let o = preheat(&["schema"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let schema: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(
+        schema["$schema"]
+            .as_str()
+            .unwrap()
+            .contains("json-schema.org")
+    );
+    let check = |yaml: &str| {
+        let doc: serde_json::Value = serde_saphyr::from_str(yaml).unwrap();
+        schema_violations(&schema, &schema, &doc, "$")
+    };
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("config");
+    let mut checked = 0;
+    for e in std::fs::read_dir(&dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_some_and(|x| x == "yaml") && p.file_name().unwrap() != "scenarios.yaml"
+        {
+            let got = check(&std::fs::read_to_string(&p).unwrap());
+            assert!(got.is_empty(), "{}: {got:?}", p.display());
+            checked += 1;
+        }
+    }
+    assert!(checked >= 2, "only {checked} configs checked");
+    // The faults block that whisper.yaml documents in comments is valid too.
+    let got = check(&std::fs::read_to_string(faulty_config()).unwrap());
+    assert!(got.is_empty(), "{got:?}");
+
+    let got = check(&format!(
+        "{GOOD_SERVICE}    min_tasks: zero\n    max_taks: 3\nsimulation: {{seed: -1}}\n"
+    ));
+    for want in [
+        "$.services[0].min_tasks: \"zero\" is not of type",
+        "$.services[0].max_taks: not allowed",
+        "$.simulation.seed: -1 < 0",
+    ] {
+        assert!(got.iter().any(|g| g.starts_with(want)), "{want}: {got:?}");
+    }
+    let got = check("tick: 15s\n");
+    assert!(
+        got.iter().any(|g| g == "$: \"services\" is required"),
+        "{got:?}"
+    );
+}
