@@ -743,3 +743,52 @@ fn schema_accepts_every_bundled_config_and_rejects_a_bad_one() {
         "{got:?}"
     );
 }
+
+#[test]
+fn default_simulate_compares_every_peer_and_policy_keeps_one() {
+    let o = preheat(&["simulate"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    let table = out
+        .split("under each peer at its documented defaults")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no peer table:\n{out}"));
+    assert!(
+        table.contains("× preheat") && table.contains("wait p95"),
+        "{out}"
+    );
+    for peer in [
+        "keda",
+        "target-tracking",
+        "step",
+        "keep-alive",
+        "static",
+        "oracle",
+    ] {
+        let line = table
+            .lines()
+            .find(|l| l.trim_start().starts_with(peer))
+            .unwrap_or_else(|| panic!("{peer} missing:\n{out}"));
+        assert!(
+            line.contains('$') && line.contains('×') && line.contains('%'),
+            "{line}"
+        );
+    }
+    let one = preheat(&["simulate", "--policy", "keda"]);
+    assert!(one.status.success(), "{}", stderr(&one));
+    assert!(
+        stdout(&one).contains("policy                 keda"),
+        "{}",
+        stdout(&one)
+    );
+    assert!(
+        !stdout(&one).contains("under each peer"),
+        "{}",
+        stdout(&one)
+    );
+    // --json stays preheat's summary alone.
+    let j = preheat(&["simulate", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&j.stdout).unwrap();
+    assert_eq!(v["policy"], "preheat");
+    assert!(v.get("peers").is_none());
+}

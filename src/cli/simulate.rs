@@ -44,9 +44,11 @@ pub(crate) struct SimulateArgs {
     /// ServeGen: multiply every client's request rate.
     #[arg(long)]
     servegen_rate_scale: Option<f64>,
-    /// Policy: preheat (default), keda, target-tracking, step, keep-alive, static, oracle.
-    #[arg(long, default_value = "preheat")]
-    policy: String,
+    /// Run only this policy: preheat, keda, target-tracking, step, keep-alive, static, oracle.
+    /// Without it, preheat's summary is followed by one line per peer at its defaults on the
+    /// same trace (not with --json, whose output stays preheat's summary alone).
+    #[arg(long)]
+    policy: Option<String>,
     /// Seed of the simulated cluster's random draws (default: the config's simulation.seed).
     #[arg(long)]
     seed: Option<u64>,
@@ -106,7 +108,8 @@ pub(crate) fn cmd_simulate(a: SimulateArgs) -> Result<()> {
         None => None,
     };
     let setup = SimSetup::from_trace(service, cfg.tick_s, sim_cfg, &trace);
-    let policy = scenario::build_policy(&a.policy, &setup)?;
+    let policy_name = a.policy.as_deref().unwrap_or("preheat");
+    let policy = scenario::build_policy(policy_name, &setup)?;
     let started = Instant::now();
     let result = sim::run(&setup, policy, a.timeline.is_some());
     let elapsed = started.elapsed();
@@ -131,6 +134,12 @@ pub(crate) fn cmd_simulate(a: SimulateArgs) -> Result<()> {
             preheat::core::config::fmt_s(setup.service.slo.max_wait_s),
         );
         print!("{}", report::render_text(&result.summary));
+        if a.policy.is_none() {
+            print!(
+                "{}",
+                report::render_peers(&result.summary, &run_peers(&setup)?)
+            );
+        }
         eprintln!(
             "({} ticks simulated in {:.2} s; seed {})",
             result.ticks,
@@ -160,6 +169,26 @@ pub(crate) fn cmd_simulate(a: SimulateArgs) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Every peer at its documented defaults on the same setup (in parallel; each run is seeded,
+/// so the figures do not depend on the thread count).
+fn run_peers(setup: &SimSetup) -> Result<Vec<(String, report::Summary)>> {
+    use preheat::baselines::PolicyName;
+    use rayon::prelude::*;
+    PolicyName::ALL
+        .into_par_iter()
+        .filter(|p| *p != PolicyName::Preheat)
+        .map(|p| {
+            let policy = scenario::build_policy(p.as_str(), setup)?;
+            let label = match p {
+                PolicyName::Oracle => "oracle (clairvoyant bound)".to_string(),
+                PolicyName::Static => "static (sized for the peak)".to_string(),
+                other => other.as_str().to_string(),
+            };
+            Ok((label, sim::run(setup, policy, false).summary))
+        })
+        .collect()
 }
 
 /// Creates the timeline CSV (and fails now if it cannot).

@@ -7,7 +7,7 @@
 use crate::sim::world::{InstanceRecord, JobRecord};
 use serde::Serialize;
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Summary {
     pub policy: String,
     pub jobs: u64,
@@ -194,9 +194,64 @@ pub fn render_text(s: &Summary) -> String {
     out
 }
 
+/// One line per peer policy beside preheat's figures on the same trace: cost, cost as a multiple
+/// of preheat's, SLO attainment and p95 wait. `peers` holds (label, summary) pairs.
+pub fn render_peers(preheat: &Summary, peers: &[(String, Summary)]) -> String {
+    use crate::core::config::fmt_s;
+    let mut out = format!(
+        "\n  the same trace under each peer at its documented defaults:\n  {:<30} {:>10} {:>10} {:>15} {:>12}\n",
+        "policy", "cost", "× preheat", "SLO attainment", "wait p95"
+    );
+    let row = |label: &str, s: &Summary| {
+        let ratio = if preheat.cost_usd > 0.0 {
+            format!("{:.2}×", s.cost_usd / preheat.cost_usd)
+        } else {
+            "n/a".to_string()
+        };
+        format!(
+            "  {label:<30} {:>10} {ratio:>10} {:>15} {:>12}\n",
+            format!("${:.2}", s.cost_usd),
+            format!("{:.2}%", s.slo_attainment * 100.0),
+            fmt_s(s.wait_p95_s),
+        )
+    };
+    out.push_str(&row("preheat", preheat));
+    for (label, s) in peers {
+        out.push_str(&row(label, s));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn peer_lines_show_cost_ratio_attainment_and_p95() {
+        let base = Summary {
+            policy: "preheat".into(),
+            cost_usd: 100.0,
+            slo_attainment: 0.9742,
+            wait_p95_s: 355.0,
+            ..Summary::default()
+        };
+        let keda = Summary {
+            policy: "keda".into(),
+            cost_usd: 80.0,
+            slo_attainment: 0.5,
+            wait_p95_s: 3960.0,
+            ..Summary::default()
+        };
+        let text = render_peers(&base, &[("keda (defaults)".into(), keda)]);
+        let line = text.lines().find(|l| l.contains("keda")).unwrap();
+        for want in ["$80.00", "0.80×", "50.00%", "1h 6m"] {
+            assert!(line.contains(want), "{want}: {line}");
+        }
+        assert!(
+            text.lines()
+                .any(|l| l.contains("preheat") && l.contains("1.00×"))
+        );
+    }
 
     #[test]
     fn nearest_rank_percentiles() {
