@@ -71,7 +71,7 @@ pub(crate) fn cmd_backtest(a: BacktestArgs) -> Result<()> {
             charts::frontier_svg(
                 &f,
                 &format!(
-                    "{}: cost vs share of jobs started within {} ({} SLO)",
+                    "{}: cost vs jobs not started within {} ({} SLO); lower left is better",
                     sc.name,
                     preheat::core::config::fmt_s(r.slo.max_wait_s),
                     r.slo_name
@@ -95,8 +95,33 @@ pub(crate) fn cmd_backtest(a: BacktestArgs) -> Result<()> {
                     "{} ({} SLO): preheat vs the strongest baseline",
                     sc.name, r.slo_name
                 ),
+                "hours since the start of the trace slice",
                 &series,
             )?;
+            // The whole slice is too dense to read; its busiest day, at the same scale as a
+            // working day, shows each cold start and scale-in.
+            if let Some(day_s) = series
+                .first()
+                .and_then(|(_, rows)| charts::busiest_day_start(rows))
+            {
+                let t0 = series
+                    .first()
+                    .and_then(|(_, rows)| rows.first())
+                    .map_or(day_s, |r| r.t_s);
+                let day_no = ((day_s - t0) / 86_400.0).round() as u64 + 1;
+                let t = a
+                    .out
+                    .join(format!("{}-{}-busiest-day.svg", sc.name, r.slo_name));
+                charts::timeline_svg(
+                    &t,
+                    &format!(
+                        "{} ({} SLO): the busiest day (day {day_no}), preheat vs the strongest baseline",
+                        sc.name, r.slo_name
+                    ),
+                    &format!("hours since the start of day {day_no}"),
+                    &charts::one_day(&series, day_s),
+                )?;
+            }
         }
     }
     println!("{md}");

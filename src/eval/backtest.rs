@@ -708,7 +708,7 @@ pub fn render_markdown(results: &[ScenarioResult], img_prefix: &str) -> String {
                 ));
             }
             md.push_str(&format!(
-                "\n![cost vs attainment, {0} {1}]({2}{0}-{1}-frontier.svg)\n",
+                "\n![cost vs missed SLO, {0} {1}]({2}{0}-{1}-frontier.svg)\n",
                 sc.name, r.slo_name, img_prefix
             ));
         }
@@ -718,7 +718,7 @@ pub fn render_markdown(results: &[ScenarioResult], img_prefix: &str) -> String {
             .min_by(|x, y| x.slo.max_wait_s.total_cmp(&y.slo.max_wait_s))
         {
             md.push_str(&format!(
-                "\n![timeline, {0} {1}]({2}{0}-{1}-timeline.svg)\n",
+                "\n![timeline, {0} {1}]({2}{0}-{1}-timeline.svg)\n\n![busiest day, {0} {1}]({2}{0}-{1}-busiest-day.svg)\n",
                 sc.name, r.slo_name, img_prefix
             ));
         }

@@ -1,6 +1,7 @@
 //! SVG charts of simulation results, drawn with plotters' SVG backend (no font libraries):
 //! a timeline (queue, tasks and instances, cumulative cost) of preheat beside the strongest
-//! baseline, and each scenario's cost vs SLO-attainment frontier.
+//! baseline, the same for its busiest day, and each scenario's cost vs missed-SLO frontier
+//! (log axes, so that the region where choices are made, 95–100% attainment, is not a sliver).
 //!
 //! It draws what it is given; choosing what to compare is `backtest.rs`'s.
 
@@ -33,6 +34,80 @@ const PALETTE: [RGBColor; 8] = [
     RGBColor(127, 127, 127),
 ];
 
+/// A tick label without a spurious ".0" (`12000`, `2.5`, `0.25`).
+fn tick(v: f64) -> String {
+    if v == v.round() && v.abs() < 1e15 {
+        format!("{}", v as i64)
+    } else {
+        let t = format!("{v:.3}");
+        t.trim_end_matches('0').trim_end_matches('.').to_string()
+    }
+}
+
+/// A share as a percentage tick on a log axis (`0.001` → `0.1%`); the floor reads "none".
+fn percent_tick(v: f64, floor: f64) -> String {
+    if v <= floor * 1.001 {
+        return "none".to_string();
+    }
+    format!("{}%", tick((v * 100.0 * 1000.0).round() / 1000.0))
+}
+
+/// The start (s) of the 24 h window, counted from the first row, with the most waiting and
+/// running jobs (summed over ticks) in `rows`.
+pub fn busiest_day_start(rows: &[TimelineRow]) -> Option<f64> {
+    let t0 = rows.first()?.t_s;
+    let mut load: Vec<u64> = Vec::new();
+    for r in rows {
+        let day = ((r.t_s - t0) / 86_400.0).floor().max(0.0) as usize;
+        if load.len() <= day {
+            load.resize(day + 1, 0);
+        }
+        load[day] += r.visible + r.in_flight;
+    }
+    let (day, _) = load
+        .iter()
+        .enumerate()
+        .max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(&a.0)))?;
+    Some(t0 + day as f64 * 86_400.0)
+}
+
+/// The rows of each series within [from_s, from_s + 24 h), cost counted from the window's start.
+pub fn one_day(
+    series: &[(String, Vec<TimelineRow>)],
+    from_s: f64,
+) -> Vec<(String, Vec<TimelineRow>)> {
+    series
+        .iter()
+        .map(|(n, rows)| {
+            let mut day: Vec<TimelineRow> = rows
+                .iter()
+                .filter(|r| r.t_s >= from_s && r.t_s < from_s + 86_400.0)
+                .cloned()
+                .collect();
+            // The cost panel then shows the day's own spend.
+            let spent_before = day.first().map_or(0.0, |r| r.cost_usd);
+            for r in &mut day {
+                r.cost_usd -= spent_before;
+            }
+            (n.clone(), day)
+        })
+        .collect()
+}
+
+/// How a legend sample draws a timeline line's style: solid, dashed or dotted, as four segments
+/// (some empty, so that every style composes to the same element type).
+fn legend_dashes(color: RGBColor, li: usize) -> ([(i32, i32); 4], ShapeStyle) {
+    let seg = match li {
+        0 => [(0, 6), (6, 12), (12, 18), (18, 18)],
+        1 => [(0, 6), (10, 16), (16, 16), (16, 16)],
+        _ => [(0, 2), (5, 7), (10, 12), (15, 17)],
+    };
+    let style = color
+        .mix(if li == 0 { 0.9 } else { 0.7 })
+        .stroke_width(if li == 0 { 2 } else { 1 });
+    (seg, style)
+}
+
 /// At most `n` rows per series: the maximum of each bucket, so short spikes stay visible.
 fn downsample(rows: &[TimelineRow], n: usize) -> Vec<TimelineRow> {
     if rows.len() <= n || n == 0 {
@@ -60,9 +135,11 @@ fn downsample(rows: &[TimelineRow], n: usize) -> Vec<TimelineRow> {
 type Getter = fn(&TimelineRow) -> f64;
 
 /// Three stacked panels over time (hours): queue depth, capacity, cumulative cost.
+/// `x_desc` names the time axis (e.g. "hours since the trace's start").
 pub fn timeline_svg(
     path: &Path,
     title: &str,
+    x_desc: &str,
     series: &[(String, Vec<TimelineRow>)],
 ) -> Result<(), ChartError> {
     let root = SVGBackend::new(path, (1100, 900)).into_drawing_area();
@@ -90,14 +167,17 @@ pub fn timeline_svg(
             &[("queue", |r| r.visible as f64)],
         ),
         (
-            "tasks (solid: running, dashed: provisioning or starting, dotted: instances)",
+            "tasks and instances",
             &[
                 ("running", |r| f64::from(r.running)),
                 ("provisioning", |r| f64::from(r.provisioning)),
                 ("instances", |r| f64::from(r.instances)),
             ],
         ),
-        ("cumulative cost, $", &[("cost", |r| r.cost_usd)]),
+        (
+            "cost since the start of the chart, $",
+            &[("cost", |r| r.cost_usd)],
+        ),
     ];
     for (panel, (caption, lines)) in panels.iter().zip(specs.iter()) {
         let y_max = data
@@ -111,13 +191,15 @@ pub fn timeline_svg(
         let mut chart = ChartBuilder::on(panel)
             .caption(*caption, ("sans-serif", 15))
             .margin(8)
-            .x_label_area_size(28)
+            .x_label_area_size(42)
             .y_label_area_size(55)
             .build_cartesian_2d(0.0..t_max, 0.0..y_max)
             .map_err(err(path))?;
         chart
             .configure_mesh()
-            .x_desc("hours since start")
+            .x_desc(x_desc)
+            .x_label_formatter(&|v| tick(*v))
+            .y_label_formatter(&|v| tick(*v))
             .light_line_style(WHITE.mix(0.0))
             .draw()
             .map_err(err(path))?;
@@ -141,11 +223,15 @@ pub fn timeline_svg(
                     _ => chart.draw_series(DashedLineSeries::new(pts, 2, 3, style)),
                 }
                 .map_err(err(path))?;
-                if li == 0 {
-                    drawn.label(label).legend(move |(x, y)| {
-                        PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
-                    });
-                }
+                drawn.label(label).legend(move |(x, y)| {
+                    let (seg, style) = legend_dashes(color, li);
+                    let dash = |(a, b): (i32, i32)| PathElement::new(vec![(a, 0), (b, 0)], style);
+                    EmptyElement::at((x, y))
+                        + dash(seg[0])
+                        + dash(seg[1])
+                        + dash(seg[2])
+                        + dash(seg[3])
+                });
             }
         }
         chart
@@ -168,34 +254,66 @@ pub struct FrontierPoint {
     pub cost_usd: f64,
 }
 
-/// Every swept configuration as a dot, each family's Pareto frontier as a line, preheat and
-/// the oracle as large markers.
+/// Where the frontier chart draws "no job missed" on its log axis: a power of ten below the
+/// smallest real share of misses (at most 0.01%), so that no real miss is drawn as none.
+fn miss_floor(points: &[FrontierPoint]) -> f64 {
+    let smallest = points
+        .iter()
+        .map(|p| 1.0 - p.attainment)
+        .filter(|m| *m > 1e-12)
+        .fold(1e-4, f64::min);
+    let floor = 10f64.powf(smallest.log10().floor());
+    if floor >= smallest * 0.999 {
+        floor / 10.0
+    } else {
+        floor
+    }
+}
+
+/// Every swept configuration as a dot, each family's Pareto frontier as a line, preheat and the
+/// oracle as large hollow markers drawn last (so that a dot under them stays visible). The x
+/// axis is the share of jobs that missed the SLO on a log scale (1% and 0.1% are as far apart
+/// as 10% and 1%), the y axis the cost on a log scale.
 pub fn frontier_svg(path: &Path, title: &str, points: &[FrontierPoint]) -> Result<(), ChartError> {
     let root = SVGBackend::new(path, (1000, 650)).into_drawing_area();
     root.fill(&WHITE).map_err(err(path))?;
-    let x_min = points
-        .iter()
-        .map(|p| p.attainment * 100.0)
-        .fold(100.0, f64::min)
-        .clamp(0.0, 99.0);
-    let x_min = (x_min - 2.0).max(0.0).floor();
-    let y_max = points.iter().map(|p| p.cost_usd).fold(1.0, f64::max) * 1.1;
+    let floor = miss_floor(points);
+    let miss = |p: &FrontierPoint| (1.0 - p.attainment).clamp(floor, 1.0);
+    let x_max = points.iter().map(miss).fold(0.01, f64::max);
+    // The next power of ten up, so the axis ends on a labelled tick.
+    let x_max = 10f64.powf(x_max.log10().ceil()).min(1.0);
+    let costs = points.iter().map(|p| p.cost_usd).filter(|c| *c > 0.0);
+    let y_min = costs.clone().fold(f64::INFINITY, f64::min);
+    let y_max = costs.fold(0.0, f64::max);
+    let (y_min, y_max) = if y_min.is_finite() && y_max > 0.0 {
+        (y_min / 1.3, y_max * 1.3)
+    } else {
+        (1.0, 10.0)
+    };
     let mut chart = ChartBuilder::on(&root)
         .caption(title, ("sans-serif", 18))
         .margin(12)
-        .x_label_area_size(40)
-        .y_label_area_size(70)
-        .build_cartesian_2d(x_min..100.5, 0.0..y_max)
+        .x_label_area_size(45)
+        .y_label_area_size(75)
+        .build_cartesian_2d(
+            (floor * 0.8..x_max * 1.1).log_scale(),
+            (y_min..y_max).log_scale(),
+        )
         .map_err(err(path))?;
     chart
         .configure_mesh()
-        .x_desc("SLO attainment, % of jobs started within the SLO")
-        .y_desc("cost, $")
+        .x_desc("jobs that missed the SLO (1 − attainment), log scale")
+        .y_desc("cost, $ (log scale)")
+        .light_line_style(WHITE.mix(0.0))
+        .x_label_formatter(&|v| percent_tick(*v, floor))
+        .y_label_formatter(&|v| tick(*v))
         .draw()
         .map_err(err(path))?;
     let mut families: Vec<&str> = points.iter().map(|p| p.family.as_str()).collect();
     families.sort();
     families.dedup();
+    // The two reference markers go on top of the swept dots.
+    families.sort_by_key(|f| matches!(*f, "preheat" | "oracle"));
     for (fi, fam) in families.iter().enumerate() {
         let color = match *fam {
             "preheat" => PALETTE[0],
@@ -205,33 +323,36 @@ pub fn frontier_svg(path: &Path, title: &str, points: &[FrontierPoint]) -> Resul
         let mut pts: Vec<(f64, f64)> = points
             .iter()
             .filter(|p| p.family == *fam)
-            .map(|p| (p.attainment * 100.0, p.cost_usd))
+            .map(|p| (miss(p), p.cost_usd.max(y_min)))
             .collect();
         pts.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.total_cmp(&b.1)));
-        let size = if *fam == "preheat" || *fam == "oracle" {
-            8
-        } else {
-            4
-        };
-        let drawn = if *fam == "oracle" {
-            chart.draw_series(
+        let drawn = match *fam {
+            "oracle" => chart.draw_series(
                 pts.iter()
-                    .map(|&p| TriangleMarker::new(p, size, color.filled())),
-            )
-        } else {
-            chart.draw_series(pts.iter().map(|&p| Circle::new(p, size, color.filled())))
+                    .map(|&p| TriangleMarker::new(p, 9, color.stroke_width(2))),
+            ),
+            "preheat" => chart.draw_series(
+                pts.iter()
+                    .map(|&p| Circle::new(p, 9, color.stroke_width(3))),
+            ),
+            _ => chart.draw_series(pts.iter().map(|&p| Circle::new(p, 4, color.filled()))),
         }
         .map_err(err(path))?;
+        let fam_name = (*fam).to_string();
         drawn
             .label(*fam)
-            .legend(move |(x, y)| Circle::new((x + 8, y), 5, color.filled()));
-        // Pareto frontier: cheapest cost for at least each attainment, from the top down.
+            .legend(move |(x, y)| match fam_name.as_str() {
+                "oracle" => TriangleMarker::new((x + 8, y), 6, color.stroke_width(2)).into_dyn(),
+                "preheat" => Circle::new((x + 8, y), 6, color.stroke_width(2)).into_dyn(),
+                _ => Circle::new((x + 8, y), 4, color.filled()).into_dyn(),
+            });
+        // Pareto frontier: the cheapest cost for at most each share of misses.
         let mut frontier: Vec<(f64, f64)> = Vec::new();
         let mut best = f64::INFINITY;
-        for &(a, c) in pts.iter().rev() {
+        for &(m, c) in &pts {
             if c < best {
                 best = c;
-                frontier.push((a, c));
+                frontier.push((m, c));
             }
         }
         if frontier.len() > 1 {
@@ -244,7 +365,7 @@ pub fn frontier_svg(path: &Path, title: &str, points: &[FrontierPoint]) -> Resul
         .configure_series_labels()
         .background_style(WHITE.mix(0.85))
         .border_style(BLACK.mix(0.3))
-        .position(SeriesLabelPosition::UpperLeft)
+        .position(SeriesLabelPosition::UpperRight)
         .draw()
         .map_err(err(path))?;
     root.present().map_err(err(path))?;
@@ -270,6 +391,47 @@ mod tests {
         }
     }
 
+    /// Issue #13: tick labels read "12000.0" and "5.0".
+    #[test]
+    fn ticks_have_no_spurious_decimals() {
+        assert_eq!(tick(12000.0), "12000");
+        assert_eq!(tick(2.5), "2.5");
+        assert_eq!(tick(0.25), "0.25");
+        assert_eq!(percent_tick(0.001, 1e-5), "0.1%");
+        assert_eq!(percent_tick(0.1, 1e-5), "10%");
+        assert_eq!(percent_tick(1e-5, 1e-5), "none");
+    }
+
+    #[test]
+    fn miss_floor_sits_below_every_real_miss() {
+        let p = |a: f64| FrontierPoint {
+            family: "x".into(),
+            label: "x".into(),
+            attainment: a,
+            cost_usd: 1.0,
+        };
+        assert_eq!(miss_floor(&[p(1.0), p(0.9)]), 1e-5);
+        let f = miss_floor(&[p(1.0), p(1.0 - 4.5e-5)]);
+        assert!(f < 4.5e-5 && f > 1e-6, "{f}");
+    }
+
+    #[test]
+    fn busiest_day_and_its_cost_start_at_zero() {
+        let rows: Vec<TimelineRow> = (0..(3 * 24 * 60))
+            .map(|m| {
+                row(
+                    m as f64 * 60.0,
+                    if (2880..3000).contains(&m) { 5 } else { 0 },
+                )
+            })
+            .collect();
+        let day = busiest_day_start(&rows).unwrap();
+        assert_eq!(day, 2.0 * 86_400.0);
+        let cut = one_day(&[("p".into(), rows)], day);
+        assert_eq!(cut[0].1.len(), 24 * 60);
+        assert_eq!(cut[0].1[0].cost_usd, 0.0);
+    }
+
     #[test]
     fn downsample_keeps_spikes() {
         let rows: Vec<TimelineRow> = (0..10_000)
@@ -289,6 +451,7 @@ mod tests {
         timeline_svg(
             &t,
             "test",
+            "hours",
             &[("preheat".into(), rows.clone()), ("keda".into(), rows)],
         )
         .unwrap();
