@@ -226,7 +226,7 @@ pub struct AwsOptions {
 }
 
 /// One HTTPS client for every SDK client: rustls with the ring provider, which keeps aws-lc-sys
-/// (29 s of build script) out of the build; see TOOLING.md §2. Without an explicit client the
+/// (29 s of build script) out of the build. Without an explicit client the
 /// SDK fails every call at runtime, so production and tests both come through here.
 fn http_client() -> aws_sdk_ecs::config::SharedHttpClient {
     use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};

@@ -2,7 +2,7 @@
 //! loop owns 0↔1 every `pollingInterval`, the HPA owns 1↔N every 15 s with its tolerance,
 //! scale-up rate policies and 300 s scale-down stabilization.
 //!
-//! Sources (PEERS.md §1.1–1.3, §9): kedacore/keda `pkg/scalers/aws_sqs_queue_scaler.go` (metric
+//! Sources (docs/peers.md, "keda"): kedacore/keda `pkg/scalers/aws_sqs_queue_scaler.go` (metric
 //! L = visible [+ in flight] [+ delayed]; active iff L > activationQueueLength),
 //! `pkg/scaling/executor/scale_scaledobjects.go` (`RequestScale`: 0→max(min,1) when active at 0;
 //! →0 when inactive, min = 0 and `lastActiveTime + cooldownPeriod` has passed or was never set;

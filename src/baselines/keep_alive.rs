@@ -1,7 +1,7 @@
 //! Fixed keep-alive, the FaaS default, as a peer baseline: every idle worker is stopped once it
 //! has been idle for K (10 min, as AWS Lambda); a job that finds no idle worker gets a new one.
 //!
-//! Sources (PEERS.md §5 and §9 "Fixed keep-alive"; DESIGN.md §5): K = 10 min (AWS Lambda), 20 min
+//! Sources (docs/peers.md, "keep-alive"): K = 10 min (AWS Lambda), 20 min
 //! (Azure); the instance-level analogue is MI's `scaleInAfter`. Here the rule is applied per
 //! task through `desiredCount`: target = busy + starting + idle-not-yet-expired + new workers for
 //! the jobs still waiting after every free slot is counted. ECS chooses which task to stop (not

@@ -1,6 +1,6 @@
 //! Peer baseline policies that preheat is measured against, each implemented from its documented
-//! rules with its documented defaults (sources: `/work/shared/PEERS.md` §1–2 and §9,
-//! `/work/shared/DESIGN.md` §5, `/work/shared/ECS-MI-FACTS.md` §5–6; each file cites its own).
+//! rules with its documented defaults (docs/peers.md gives each rule with its public sources;
+//! each file cites its own).
 //!
 //! This module holds what the baselines share: the bounds every policy honours
 //! ([`BaselineCommon`]), the CLI names ([`PolicyName`]), how a decision is turned into at most one

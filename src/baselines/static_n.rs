@@ -1,7 +1,7 @@
 //! Static provisioning as a peer baseline: a constant number of tasks, sized offline (for the
 //! peak, a quantile of busy workers, or an Erlang-C count).
 //!
-//! Source: PEERS.md §9 "Static provisioning" and DESIGN.md §5 ("R constant, sized for the
+//! Source: docs/peers.md, "static" ("R constant, sized for the
 //! peak"). The rule has no documented default size, so `StaticParams::default()` is 1 task and
 //! [`StaticParams::sized_for_peak`] gives the documented sizing from a trace's zero-wait peak
 //! concurrency. It re-asserts N each tick (an operator's fixed desired count) and holds when

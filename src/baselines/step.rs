@@ -3,7 +3,7 @@
 //! 11–20 → 2, 21–30 → 3, 31+ → 4, cooldown 60 s, on the 1-minute
 //! `ApproximateNumberOfMessagesVisible` alarm.
 //!
-//! Sources (ECS-MI-FACTS.md §6; PEERS.md §2.1, §9): the template README and AWS Bites ep. 150
+//! Sources (docs/peers.md, "step"): the template README and AWS Bites ep. 150
 //! (steps, cooldown 60 s, max 4 tasks; the template's code was not available, so the steps are
 //! modelled as exact task counts per band, as the README states them); podwhisperer v2
 //! `cdk/lib/podwhisperer-stack.ts` (same style: lower alarm at 0 messages scales in, upper alarm

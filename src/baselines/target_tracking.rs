@@ -1,7 +1,7 @@
 //! AWS Application Auto Scaling target tracking on SQS backlog per task, the AWS-documented
 //! queue-worker recipe, paired with the 0→1 step rule it needs, as a peer baseline.
 //!
-//! Sources (PEERS.md §2.1, §9; ECS-MI-FACTS.md §5): metric M = `ApproximateNumberOfMessagesVisible`
+//! Sources (docs/peers.md, "target-tracking"): metric M = `ApproximateNumberOfMessagesVisible`
 //! / `RunningTaskCount` as 1-minute metric math
 //! (`autoscaling/application/userguide/application-auto-scaling-target-tracking-metric-math.html`);
 //! target T = acceptable latency / average processing time (`as-using-sqs-queue.md`); AAS alarms
@@ -12,7 +12,7 @@
 //! capacity added during a scale-out cooldown counted toward the next scale-out and a scale-out
 //! interrupting a scale-in cooldown (`API_TargetTrackingScalingPolicyConfiguration`). The metric
 //! is undefined at 0 running tasks, so a 0→1 step rule on the visible-messages alarm is paired
-//! with it (PEERS.md §2.1 "the only native way to go 0→1").
+//! with it (the documented way out of zero, docs/peers.md).
 //!
 //! State kept here (alarm datapoints, cooldowns) lives in CloudWatch and AAS in reality, so a
 //! controller restart does not reset it. Leaves to others: predictive scaling, `DisableScaleIn`

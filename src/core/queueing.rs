@@ -1,5 +1,5 @@
 //! Erlang-C staffing: how many workers keep the chance that a job waits longer than the SLO
-//! below a target, for Poisson arrivals and a given offered load (PEERS.md §6).
+//! below a target, for Poisson arrivals and a given offered load (docs/peers.md, sources for the queueing rule).
 //!
 //! Pure arithmetic. Choosing the load to staff for (the forecast one lag ahead) and the wait
 //! budget is the core's business (`decide.rs`).

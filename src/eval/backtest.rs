@@ -275,7 +275,7 @@ pub fn sweep_for_slo(setup: &SimSetup, slo: &Slo) -> Vec<Variant> {
         .collect()
 }
 
-/// Every SLO-independent baseline configuration to sweep for `setup` (its knobs, PEERS.md §9).
+/// Every SLO-independent baseline configuration to sweep for `setup` (its knobs, docs/peers.md).
 pub fn sweep(setup: &SimSetup) -> Vec<Variant> {
     let max = setup.service.max_tasks;
     let mut v = vec![Variant {

@@ -1,5 +1,5 @@
 //! Turns a finished simulation's records into the summary every policy is judged by
-//! (../shared/DESIGN.md §4): cost, the busy-time floor, the clairvoyant zero-wait cost, wait
+//! (docs/simulator.md, "Metrics"): cost, the busy-time floor, the clairvoyant zero-wait cost, wait
 //! percentiles, SLO attainment, cold starts, interruptions and idle instance-hours.
 //!
 //! Pure arithmetic over records; the simulation itself is `sim::world`.

@@ -105,7 +105,7 @@ impl SimSetup {
 )]
 pub struct UnknownPolicy(pub String);
 
-/// A policy by its CLI name, with its documented defaults for this setup (PEERS.md §9):
+/// A policy by its CLI name, with its documented defaults for this setup (docs/peers.md):
 /// KEDA's and the HPA's defaults; target tracking at T = SLO wait ÷ mean service time; the
 /// step template's 10 messages per task, its last band widened to `max_tasks`; keep-alive at
 /// K = 10 min; static sized for the trace's zero-wait peak (capped at `max_tasks`); the oracle looking one high-quantile cold start ahead.

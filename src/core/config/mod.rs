@@ -206,7 +206,7 @@ impl FaultConfig {
 impl Default for SimConfig {
     fn default() -> Self {
         // Cold ≈ 45 + 120 + 45 = 210 s = 3.5 min: the fourTheorem field figure for a GPU worker
-        // (ECS-MI-FACTS §1.5: box ACTIVE at ~42 s, task RUNNING ~281 s in ADR 0074).
+        // (docs/simulator.md, "Field figures": 3–4 min from zero for one GPU task).
         SimConfig {
             seed: 1,
             instance_launch_s: 45.0,

@@ -463,7 +463,7 @@ impl Validator {
             0.0,
             1000.0,
         );
-        // MI fee ≈ 12% of On-Demand when not given (ECS-MI-FACTS §1.7).
+        // MI fee ≈ 12% of On-Demand when not given (docs/simulator.md, "Field figures").
         let fee = self.number(
             &rp.mi_fee_per_hour_usd,
             &format!("{p}.price.mi_fee_per_hour_usd"),

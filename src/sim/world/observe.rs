@@ -218,7 +218,7 @@ impl SimWorld {
                 format!("desired {n} below {busy} busy workers")
             });
         }
-        // Churn is a worker let go and wanted back within a boot time (DESIGN §5); after a
+        // Churn is a worker let go and wanted back within a boot time (docs/peers.md, the break-even rule); after a
         // restart, that is the controller forgetting why it held the worker.
         let settle_s = self.sim.cold_start_s();
         if let Some(w) = self.restart_watch.as_mut() {
@@ -287,7 +287,7 @@ impl World for SimWorld {
             match a {
                 Action::SetDesired { desired, .. } => self.set_desired(*desired),
                 // Applies to instances that go idle from now on (whether ECS resets running
-                // timers is undocumented; ECS-MI-FACTS §1.4).
+                // timers is undocumented; docs/simulator.md).
                 Action::SetScaleInAfter { seconds, .. } => self.scale_in_after_s = *seconds,
             }
         }
