@@ -37,7 +37,7 @@ pub(crate) fn cmd_backtest(a: BacktestArgs) -> Result<()> {
     use preheat::sim::charts;
     set_threads(a.threads)?;
     let started = Instant::now();
-    let file = scenario_file(a.scenarios.as_deref())?;
+    let file = scenario_file(a.scenarios.as_deref(), "--scenarios")?;
     eprintln!("loading scenarios from {} ...", file.display());
     let scenarios = backtest::load_scenarios(&file, a.only.as_deref())?;
     for sc in &scenarios {

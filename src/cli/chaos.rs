@@ -60,7 +60,7 @@ pub(crate) fn cmd_chaos(a: ChaosArgs) -> Result<()> {
     }
     set_threads(a.threads)?;
     let started = Instant::now();
-    let file = scenario_file(a.scenario_file.as_deref())?;
+    let file = scenario_file(a.scenario_file.as_deref(), "--scenario-file")?;
     eprintln!("loading scenarios from {} ...", file.display());
     // One scenario asked for: load only its trace (loading all five takes a while).
     let only = match a.scenarios.as_slice() {

@@ -71,7 +71,7 @@ pub(crate) fn fault_class(name: &str) -> Result<preheat::eval::chaos::FaultClass
 /// under the working directory, else the one in the source tree this binary was built from (so
 /// that both commands work from any directory of a checkout, or after `cargo install --path .`
 /// while the checkout exists). Trace paths inside are relative to the file itself.
-pub(crate) fn scenario_file(given: Option<&Path>) -> Result<PathBuf> {
+pub(crate) fn scenario_file(given: Option<&Path>, flag: &str) -> Result<PathBuf> {
     if let Some(p) = given {
         return Ok(p.to_path_buf());
     }
@@ -84,7 +84,7 @@ pub(crate) fn scenario_file(given: Option<&Path>) -> Result<PathBuf> {
         return Ok(built_from);
     }
     anyhow::bail!(
-        "cannot find config/scenarios.yaml in the working directory nor in the source tree this          binary was built from ({}); run from a checkout of preheat or pass --scenarios FILE",
+        "cannot find config/scenarios.yaml in the working directory nor in the source tree this          binary was built from ({}); run from a checkout of preheat or pass {flag} FILE",
         built_from.display()
     )
 }
