@@ -384,9 +384,21 @@ fn format_names_parse_and_detect() {
             .starts_with("/nonexistent/x.csv: cannot read trace:"),
         "{err}"
     );
+    // Issue #13: a missing file is "not found", not an unknown format.
     let err = load_trace(Path::new("/nonexistent/x.csv"), &TraceOptions::default()).unwrap_err();
-    assert!(matches!(err, TraceError::UndetectedFormat { .. }));
+    assert!(matches!(err, TraceError::Read { .. }), "{err}");
+    assert!(err.to_string().contains("not found"), "{err}");
+    let dir = std::env::temp_dir().join(format!("preheat-detect-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let odd = dir.join("odd.csv");
+    std::fs::write(&odd, "hello world\n").unwrap();
+    let err = load_trace(&odd, &TraceOptions::default()).unwrap_err();
+    assert!(matches!(err, TraceError::UndetectedFormat { .. }), "{err}");
     assert!(err.to_string().contains("alibaba-pods"), "{err}");
+    let empty = dir.join("empty.csv");
+    std::fs::write(&empty, "\n  \n").unwrap();
+    let err = load_trace(&empty, &TraceOptions::default()).unwrap_err();
+    assert!(matches!(err, TraceError::Empty { .. }), "{err}");
 }
 
 #[test]
