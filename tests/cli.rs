@@ -446,6 +446,12 @@ fn os_errors_are_printed_once() {
     let err = stderr(&o);
     assert!(err.contains("/nonexistent/s.yaml"), "{err}");
     assert_said_once(&err);
+    let bad = write_tmp("scenarios-bad.yaml", "scenarios: [\n");
+    let o = preheat(&["backtest", "--scenarios", &bad, "--no-readme"]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(err.contains(&bad) && err.contains("line 1"), "{err}");
+    assert_said_once(&err);
 }
 
 const GOOD_SERVICE: &str = "services:\n  - name: w\n    cluster: c\n    service: s\n    queue_url: https://sqs.us-east-1.amazonaws.com/1/q\n    slo: {max_wait: 2m, attainment: 0.99}\n";

@@ -120,9 +120,10 @@ pub fn load_scenarios(file: &Path, only: Option<&str>) -> Result<Vec<Scenario>, 
         path: shown.clone(),
         source,
     })?;
+    // Without the parser's source snippet, which would call the file `<input>`.
     let raw: ScenarioFile = serde_saphyr::from_str(&text).map_err(|e| BacktestError::Parse {
         path: shown.clone(),
-        message: e.to_string(),
+        message: e.without_snippet().to_string(),
     })?;
     let dir = file.parent().unwrap_or(Path::new("."));
     let base = Config::load(&dir.join(&raw.base_config))?;
