@@ -155,6 +155,10 @@ pub struct SimConfig {
     pub scale_in_after_default_s: i32,
     /// How long after the last arrival the simulation may run to drain the queue.
     pub drain_limit_s: f64,
+    /// How long after ReceiveMessage a worker turns on task scale-in protection: `Some(0)` =
+    /// at once (the worker example), `Some(d)` = late by `d`, `None` = never (workers that do
+    /// not protect). Only matters with `worker_protection: true` in the service.
+    pub worker_protect_delay_s: Option<f64>,
     /// Injected faults (all off by default; `preheat chaos` turns them on).
     pub faults: FaultConfig,
 }
@@ -217,6 +221,7 @@ impl Default for SimConfig {
             sqs_staleness_s: 0.0,
             scale_in_after_default_s: 300,
             drain_limit_s: 6.0 * 3600.0,
+            worker_protect_delay_s: Some(0.0),
             faults: FaultConfig {
                 sqs_stale_max_s: 300.0,
                 capacity_error_duration_s: 600.0,
@@ -319,6 +324,29 @@ mod tests {
     }
 
     const MIN: &str = "services:\n  - name: w\n    cluster: c\n    service: s\n    queue_url: https://sqs.us-east-1.amazonaws.com/1/q\n    slo: {max_wait: 2m, attainment: 0.99}\n";
+
+    #[test]
+    fn worker_protect_delay_reads_a_duration_or_never() {
+        let base = "services:\n  - {name: w, cluster: c, service: s, queue_url: \"https://sqs.us-east-1.amazonaws.com/1/q\", max_tasks: 2, slo: {max_wait: 2m, attainment: 0.9}}\n";
+        let at = |v: &str| {
+            Config::parse(
+                &format!("{base}simulation:\n  worker_protect_delay: {v}\n"),
+                "t",
+            )
+            .unwrap()
+            .simulation
+            .worker_protect_delay_s
+        };
+        assert_eq!(at("20s"), Some(20.0));
+        assert_eq!(at("never"), None);
+        assert_eq!(
+            Config::parse(base, "t")
+                .unwrap()
+                .simulation
+                .worker_protect_delay_s,
+            Some(0.0)
+        );
+    }
 
     #[test]
     fn bundled_example_is_valid() {

@@ -85,6 +85,7 @@ struct RawSimulation {
     sqs_staleness: S<String>,
     scale_in_after_default: S<String>,
     drain_limit: S<String>,
+    worker_protect_delay: S<String>,
     faults: Option<RawFaults>,
 }
 
@@ -676,6 +677,16 @@ impl Validator {
                 0.0,
                 30.0 * 86_400.0,
             ),
+            worker_protect_delay_s: match &r.worker_protect_delay {
+                Some(s) if s.value.trim() == "never" => None,
+                _ => Some(self.duration(
+                    &r.worker_protect_delay,
+                    &format!("{p}.worker_protect_delay"),
+                    0.0,
+                    0.0,
+                    3600.0,
+                )),
+            },
             faults: self.faults(r.faults, &d.faults),
         }
     }
