@@ -34,6 +34,12 @@ pub struct ServiceGauges {
     pub observation_ok: bool,
     pub decisions: BTreeMap<ReasonCode, u64>,
     pub apply_errors: u64,
+    /// Workers the in-flight messages keep busy beyond the protected tasks (workers that
+    /// protect late or not at all), when both were read.
+    pub unprotected_busy: Option<u32>,
+    /// Since when in-flight has stayed above protected, and whether that was warned about.
+    pub unprotected_since_s: Option<f64>,
+    pub unprotected_warned: bool,
 }
 
 /// Everything `/metrics` and `/healthz` show; shared between the loop and the HTTP server.
@@ -142,6 +148,13 @@ pub fn encode(m: &Metrics) -> String {
         "1 when the last observation had every read a scale-in needs.",
         gauge(&|s| Some(if s.observation_ok { 1.0 } else { 0.0 })),
     );
+    family(
+        "preheat_unprotected_busy_workers",
+        "gauge",
+        "Workers holding an in-flight message beyond those with task scale-in protection: \
+         workers that protect late or never (ECS stops unprotected tasks on a scale-in).",
+        gauge(&|s| s.unprotected_busy.map(f64::from)),
+    );
     let mut by_reason = Vec::new();
     for s in &m.services {
         for (code, n) in &s.decisions {
@@ -199,6 +212,32 @@ fn escape(s: &str) -> String {
         .replace('\n', "\\n")
 }
 
+/// How long in-flight messages may exceed protected tasks before preheat warns: a worker
+/// between ReceiveMessage and its protection call is normal for a moment, not for minutes.
+pub const UNPROTECTED_WARN_AFTER_S: f64 = 300.0;
+
+/// Track in-flight workers above protected ones; true when it has lasted long enough to warn
+/// (once per episode).
+fn note_unprotected(g: &mut ServiceGauges, excess: Option<u32>, now_s: f64) -> bool {
+    g.unprotected_busy = excess;
+    match excess {
+        Some(n) if n > 0 => {
+            let since = *g.unprotected_since_s.get_or_insert(now_s);
+            if !g.unprotected_warned && now_s - since >= UNPROTECTED_WARN_AFTER_S {
+                g.unprotected_warned = true;
+                return true;
+            }
+            false
+        }
+        Some(_) => {
+            g.unprotected_since_s = None;
+            g.unprotected_warned = false;
+            false
+        }
+        None => false,
+    }
+}
+
 /// Logs every decision with its reason and keeps the gauges current.
 pub struct TelemetryObserver {
     metrics: SharedMetrics,
@@ -217,7 +256,7 @@ fn lock(m: &SharedMetrics) -> std::sync::MutexGuard<'_, Metrics> {
 }
 
 impl LoopObserver for TelemetryObserver {
-    fn on_decision(&mut self, i: usize, _now_s: f64, obs: &Observation, d: &Decision) {
+    fn on_decision(&mut self, i: usize, now_s: f64, obs: &Observation, d: &Decision) {
         let cfg = &self.services[i];
         let decided = d.actions.iter().find_map(|a| match a {
             Action::SetDesired { desired, .. } => Some(*desired),
@@ -226,19 +265,39 @@ impl LoopObserver for TelemetryObserver {
         let observed = obs.service.map(|s| s.desired);
         let ok = obs.complete_for_scale_in();
         let actions: Vec<String> = d.actions.iter().map(ToString::to_string).collect();
+        // Option fields are recorded as numbers when known and left out when not (a JSON log
+        // line never says "Some(3)").
         tracing::info!(
             service = %cfg.name,
-            visible = ?obs.queue.map(|q| q.visible),
-            in_flight = ?obs.queue.map(|q| q.in_flight),
-            desired = ?observed,
-            running = ?obs.service.map(|s| s.running),
-            decided = ?decided.or(observed),
+            visible = obs.queue.map(|q| q.visible),
+            in_flight = obs.queue.map(|q| q.in_flight),
+            desired = observed,
+            running = obs.service.map(|s| s.running),
+            decided = decided.or(observed),
             actions = ?actions,
             reason = %d.why,
             "decision"
         );
         let mut m = lock(&self.metrics);
         let g = &mut m.services[i];
+        let excess = match (
+            obs.protected_tasks(),
+            obs.in_flight_tasks(cfg.jobs_per_task),
+        ) {
+            (Some(p), Some(f)) if cfg.worker_protection => Some(f.saturating_sub(p)),
+            _ => None,
+        };
+        if note_unprotected(g, excess, now_s) {
+            tracing::warn!(
+                service = %cfg.name,
+                unprotected_busy = excess,
+                for_s = UNPROTECTED_WARN_AFTER_S,
+                "in-flight messages have exceeded protected tasks for minutes: workers do not \
+                 set task scale-in protection (or set it late); preheat keeps them by the \
+                 in-flight count, but ECS may stop an unprotected busy task when the service \
+                 shrinks. Call UpdateTaskProtection right after ReceiveMessage (deploy/worker_protection.py)"
+            );
+        }
         g.visible = obs.queue.map(|q| q.visible);
         g.in_flight = obs.queue.map(|q| q.in_flight);
         g.delayed = obs.queue.map(|q| q.delayed);
@@ -479,6 +538,39 @@ mod tests {
             !healthy(&m.lock().unwrap()),
             "a failed read makes /healthz 503"
         );
+    }
+
+    /// Workers that never protect: in-flight stays above protected; the gauge shows it at
+    /// once and the warning comes once, after UNPROTECTED_WARN_AFTER_S, and re-arms when the
+    /// gap closes.
+    #[test]
+    fn in_flight_above_protected_is_a_gauge_then_one_warning() {
+        let mut g = ServiceGauges::default();
+        assert!(!note_unprotected(&mut g, Some(2), 0.0));
+        assert_eq!(g.unprotected_busy, Some(2));
+        assert!(!note_unprotected(
+            &mut g,
+            Some(1),
+            UNPROTECTED_WARN_AFTER_S - 1.0
+        ));
+        assert!(note_unprotected(&mut g, Some(1), UNPROTECTED_WARN_AFTER_S));
+        assert!(!note_unprotected(
+            &mut g,
+            Some(1),
+            2.0 * UNPROTECTED_WARN_AFTER_S
+        ));
+        assert!(!note_unprotected(&mut g, Some(0), 1000.0));
+        assert!(!note_unprotected(&mut g, Some(3), 1001.0));
+        assert!(note_unprotected(
+            &mut g,
+            Some(3),
+            1001.0 + UNPROTECTED_WARN_AFTER_S
+        ));
+        let m = Metrics {
+            services: vec![g],
+            ..Metrics::default()
+        };
+        assert!(encode(&m).contains("preheat_unprotected_busy_workers{service=\"\"} 3"));
     }
 
     #[test]
