@@ -40,6 +40,9 @@ pub struct ServiceGauges {
     /// Since when in-flight has stayed above protected, and whether that was warned about.
     pub unprotected_since_s: Option<f64>,
     pub unprotected_warned: bool,
+    /// When the last observation with every read a scale-in needs was made (loop clock,
+    /// Unix seconds in `preheat run`).
+    pub last_good_observation_s: Option<f64>,
 }
 
 /// Everything `/metrics` and `/healthz` show; shared between the loop and the HTTP server.
@@ -71,8 +74,24 @@ pub fn healthy(m: &Metrics) -> bool {
     m.services.iter().all(|s| s.observation_ok)
 }
 
-/// Prometheus text exposition format 0.0.4.
+/// APIs whose last call was denied (AccessDenied): the role lacks a permission.
+pub fn denied_apis() -> Vec<&'static str> {
+    crate::aws::stats::denied_now()
+}
+
+fn unix_now_s() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+/// Prometheus text exposition format 0.0.4, ages measured from the wall clock.
 pub fn encode(m: &Metrics) -> String {
+    encode_at(m, unix_now_s())
+}
+
+/// Prometheus text with ages measured at `now_s`.
+pub fn encode_at(m: &Metrics, now_s: f64) -> String {
     let mut out = String::new();
     let mut family = |name: &str, kind: &str, help: &str, rows: Vec<(String, f64)>| {
         let _ = writeln!(out, "# HELP {name} {help}");
@@ -154,6 +173,43 @@ pub fn encode(m: &Metrics) -> String {
         "Workers holding an in-flight message beyond those with task scale-in protection: \
          workers that protect late or never (ECS stops unprotected tasks on a scale-in).",
         gauge(&|s| s.unprotected_busy.map(f64::from)),
+    );
+    family(
+        "preheat_last_good_observation_age_seconds",
+        "gauge",
+        "Seconds since the last observation with every read a scale-in needs.",
+        gauge(&|s| s.last_good_observation_s.map(|t| (now_s - t).max(0.0))),
+    );
+    let api_stats = crate::aws::stats::snapshot();
+    let per_api = |f: &dyn Fn(&crate::aws::stats::ApiCount) -> u64| -> Vec<(String, f64)> {
+        api_stats
+            .iter()
+            .map(|(api, c)| (format!("api=\"{}\"", escape(api)), f(c) as f64))
+            .collect()
+    };
+    family(
+        "preheat_aws_calls_total",
+        "counter",
+        "AWS API calls made, by API (each page of a list is one call).",
+        per_api(&|c| c.calls),
+    );
+    family(
+        "preheat_aws_errors_total",
+        "counter",
+        "AWS API calls that failed, by API (throttles and denials included).",
+        per_api(&|c| c.errors),
+    );
+    family(
+        "preheat_aws_throttles_total",
+        "counter",
+        "AWS API calls throttled or answered 5xx, by API (after the SDK's retries).",
+        per_api(&|c| c.throttles),
+    );
+    family(
+        "preheat_aws_access_denied_total",
+        "counter",
+        "AWS API calls denied for lack of an IAM permission, by API.",
+        per_api(&|c| c.access_denied),
     );
     let mut by_reason = Vec::new();
     for s in &m.services {
@@ -305,6 +361,9 @@ impl LoopObserver for TelemetryObserver {
         g.running = obs.service.map(|s| s.running);
         g.decided = decided.or(observed);
         g.observation_ok = ok;
+        if ok {
+            g.last_good_observation_s = Some(now_s);
+        }
         let instances = obs.instances.map(|c| c.total).or_else(|| {
             obs.service
                 .map(|s| s.running.div_ceil(cfg.tasks_per_instance.max(1)))
@@ -317,7 +376,12 @@ impl LoopObserver for TelemetryObserver {
     }
 
     fn on_apply_error(&mut self, i: usize, _now_s: f64, e: &ApplyError) {
-        tracing::warn!(service = %self.services[i].name, error = %e, "apply failed; backing off");
+        if let ApplyError::Denied { api, .. } = e {
+            tracing::error!(service = %self.services[i].name, api = %api, error = %e,
+                "AccessDenied: apply failed; fix the role, waiting will not help");
+        } else {
+            tracing::warn!(service = %self.services[i].name, error = %e, "apply failed; backing off");
+        }
         lock(&self.metrics).services[i].apply_errors += 1;
     }
 }
@@ -414,7 +478,15 @@ async fn handle(mut stream: tokio::net::TcpStream, metrics: SharedMetrics) -> st
                 let m = lock(&metrics);
                 (healthy(&m), m.ticks)
             };
-            if ticks == 0 {
+            let denied = denied_apis();
+            if !denied.is_empty() {
+                let body = format!(
+                    "AccessDenied on {}: preheat's role lacks these permissions; it holds and \
+                     will not scale in until they are granted\n",
+                    denied.join(", ")
+                );
+                respond(&mut stream, 503, "text/plain", &body).await
+            } else if ticks == 0 {
                 respond(&mut stream, 503, "text/plain", "starting: no tick yet\n").await
             } else if ok {
                 respond(&mut stream, 200, "text/plain", "ok\n").await
@@ -531,6 +603,11 @@ mod tests {
         assert!(text.contains("preheat_decided_tasks{service=\"whisper\"} 3"));
         assert!(text.contains("preheat_decisions_total{service=\"whisper\",reason=\"backlog\"} 1"));
         assert!(text.contains("preheat_ticks_total 1"));
+        let aged = encode_at(&guard, 7.5);
+        assert!(
+            aged.contains("preheat_last_good_observation_age_seconds{service=\"whisper\"} 7.5"),
+            "{aged}"
+        );
         assert!(text.contains("preheat_cost_usd_per_hour{service=\"whisper\"} 0.901"));
         drop(guard);
         o.on_decision(0, 1.0, &Observation::default(), &d);

@@ -346,6 +346,11 @@ fn http_get(addr: &str, path: &str) -> String {
 type Captured = Arc<Mutex<Vec<(String, String)>>>;
 
 fn capture_server() -> (String, Captured) {
+    capture_server_with(DESCRIBE_CP.to_string())
+}
+
+/// The capture server answering DescribeCapacityProviders with `describe`.
+fn capture_server_with(describe: String) -> (String, Captured) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = format!("http://{}", listener.local_addr().unwrap());
     let seen = Arc::new(Mutex::new(Vec::new()));
@@ -376,7 +381,7 @@ fn capture_server() -> (String, Captured) {
             let _ = reader.read_exact(&mut body);
             let body = String::from_utf8_lossy(&body).into_owned();
             let answer = if target.ends_with("describecapacityproviders") {
-                DESCRIBE_CP
+                describe.as_str()
             } else if target.ends_with("updatecapacityprovider") {
                 r#"{"capacityProvider":{"name":"gpu-mi","status":"ACTIVE"}}"#
             } else {
@@ -421,7 +426,7 @@ fn update_capacity_provider_resends_role_and_launch_template() {
     rt().block_on(async {
         let emu = Emulator::connect(&ep).await.unwrap();
         let clients: AwsClients = emu.clients.clone();
-        let state = preheat::aws::ecs::capacity_provider(
+        let state = preheat::aws::cp::capacity_provider(
             &clients.ecs,
             &clients.endpoint,
             "gpu-cluster",
@@ -430,6 +435,7 @@ fn update_capacity_provider_resends_role_and_launch_template() {
         .await
         .unwrap();
         assert_eq!(state.scale_in_after_s, Some(300));
+        assert!(state.unmodeled.is_empty(), "{:?}", state.unmodeled);
         let mut world = AwsWorld::new(clients, vec![cfg]);
         let set = |s| {
             vec![Action::SetScaleInAfter {
@@ -478,6 +484,8 @@ const PASS: u8 = 0;
 const REFUSE: u8 = 1;
 const THROTTLE: u8 = 2;
 const MALFORMED: u8 = 3;
+/// Answer ListTasks with AccessDeniedException and pass every other call through.
+const DENY_LIST_TASKS: u8 = 4;
 
 /// A 127.0.0.1 proxy in front of moto that can, on command, pass traffic through, drop every
 /// connection, answer every call with a throttling error, or answer 200 with a body that is not
@@ -517,6 +525,7 @@ fn proxy_one(mut client: TcpStream, upstream: &str, mode: u8) {
             let _ = up.join();
         }
         REFUSE => drop(client),
+        DENY_LIST_TASKS => deny_or_forward(client, upstream, ".listtasks"),
         _ => {
             // Read one request (headers, then Content-Length bytes) before answering.
             let mut reader = BufReader::new(client.try_clone().unwrap());
@@ -550,6 +559,51 @@ fn proxy_one(mut client: TcpStream, upstream: &str, mode: u8) {
             );
         }
     }
+}
+
+/// Reads one request; answers AccessDeniedException when its X-Amz-Target ends with `deny`,
+/// else forwards it to `upstream` (one request per connection: both sides are told to close).
+fn deny_or_forward(mut client: TcpStream, upstream: &str, deny: &str) {
+    let mut reader = BufReader::new(client.try_clone().unwrap());
+    let mut head = String::new();
+    let (mut len, mut target) = (0usize, String::new());
+    let mut line = String::new();
+    while reader.read_line(&mut line).is_ok_and(|n| n > 0) {
+        let l = line.trim().to_ascii_lowercase();
+        if l.is_empty() {
+            break;
+        }
+        if let Some(v) = l.strip_prefix("content-length:") {
+            len = v.trim().parse().unwrap_or(0);
+        }
+        if let Some(v) = l.strip_prefix("x-amz-target:") {
+            target = v.trim().to_string();
+        }
+        if !l.starts_with("connection:") {
+            head.push_str(&line);
+        }
+        line.clear();
+    }
+    let mut body = vec![0u8; len];
+    let _ = reader.read_exact(&mut body);
+    if target.ends_with(deny) {
+        let payload = r#"{"__type":"AccessDeniedException","message":"User: arn:aws:sts::123456789012:assumed-role/preheat/task is not authorized to perform: ecs:ListTasks on resource: *"}"#;
+        let _ = write!(
+            client,
+            "HTTP/1.1 400 Bad Request\r\nContent-Type: application/x-amz-json-1.1\r\n\
+             Content-Length: {}\r\nConnection: close\r\n\r\n{payload}",
+            payload.len()
+        );
+        return;
+    }
+    let Ok(mut server) = TcpStream::connect(upstream) else {
+        return;
+    };
+    let _ = server.write_all(head.as_bytes());
+    let _ = server.write_all(b"Connection: close\r\n\r\n");
+    let _ = server.write_all(&body);
+    let _ = std::io::copy(&mut server, &mut client);
+    let _ = client.shutdown(std::net::Shutdown::Both);
 }
 
 /// Starts `preheat run` against `ep` and returns the child, its metrics address and a channel
@@ -660,6 +714,135 @@ fn endpoint_faults_mid_run_hold_capacity_and_recover() {
     assert!(
         logs.iter().any(|l| l.contains("read failed")),
         "the failed reads are logged:\n{}",
+        logs.join("\n")
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// Issue #10: the read-modify-write of the capacity provider must not overwrite a change in
+/// progress, must not drop fields the SDK does not model (and must name them), and must read
+/// `scaleInAfter: null` as a value to replace, not as unknown.
+#[test]
+fn capacity_provider_write_only_when_complete_and_fully_modeled() {
+    let cases = [
+        (
+            DESCRIBE_CP.replace(
+                r#""status":"ACTIVE","#,
+                r#""status":"ACTIVE","updateStatus":"UPDATE_IN_PROGRESS","#,
+            ),
+            Some("UPDATE_IN_PROGRESS"),
+        ),
+        (
+            DESCRIBE_CP.replace(
+                r#""propagateTags""#,
+                r#""futureKnob":{"on":true},"propagateTags""#,
+            ),
+            Some("managedInstancesProvider.futureKnob"),
+        ),
+        (
+            DESCRIBE_CP
+                .replace(
+                    r#""status":"ACTIVE","#,
+                    r#""status":"ACTIVE","updateStatus":"UPDATE_COMPLETE","#,
+                )
+                .replace(r#""scaleInAfter":300"#, r#""scaleInAfter":null"#),
+            None,
+        ),
+    ];
+    for (describe, refused) in cases {
+        let (ep, seen) = capture_server_with(describe);
+        let yaml = config_yaml(
+            "gpu-cluster",
+            "whisper",
+            &format!("{ep}/1/q"),
+            "    capacity_provider: gpu-mi\n",
+        );
+        let cfg = service_config(&yaml);
+        let result = rt().block_on(async {
+            let emu = Emulator::connect(&ep).await.unwrap();
+            let mut world = AwsWorld::new(emu.clients.clone(), vec![cfg]);
+            let act = vec![Action::SetScaleInAfter {
+                seconds: 30,
+                reason: Reason::new(ReasonCode::ScaleInAfter, "test"),
+            }];
+            world.apply(0, &act, 0.0).await
+        });
+        let writes = seen
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(t, _)| t.ends_with("updatecapacityprovider"))
+            .count();
+        match refused {
+            Some(why) => {
+                let e = result.expect_err(why).to_string();
+                assert!(e.contains(why) && e.contains("not sent"), "{e}");
+                assert_eq!(writes, 0, "{why}: nothing may be written");
+            }
+            None => {
+                result.unwrap();
+                assert_eq!(writes, 1, "null scaleInAfter is replaced");
+            }
+        }
+    }
+}
+
+/// Issue #10: the shipped policy denied ListTasks and nothing said so. A start-up with a
+/// denied read stops and names the permission.
+#[test]
+fn start_up_names_a_denied_read_and_exits() {
+    let (cluster, service, q) = setup("denied-start", 0, 1);
+    let cfg = write_config(&cluster, &service, &q);
+    let (proxy, mode) = fault_proxy(&endpoint());
+    mode.store(DENY_LIST_TASKS, Ordering::SeqCst);
+    let out = run_once(&cfg, &proxy, &[]);
+    let err = stderr(&out);
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains("ecs:ListTasks was denied") && err.contains("grant the IAM action"),
+        "{err}"
+    );
+    assert_eq!(desired_now(&cluster, &service), 1, "nothing written");
+}
+
+/// Issue #10: AccessDenied mid-run is reported as such (log line, metric, /healthz), and the
+/// loop holds capacity and recovers when the permission comes back.
+#[test]
+fn access_denied_mid_run_is_reported_as_such() {
+    let (cluster, service, q) = setup("denied-run", 0, 2);
+    let yaml = config_yaml(&cluster, &service, &q, "").replace("tick: 15s", "tick: 1s");
+    let cfg = tmp(&format!("{service}.yaml"));
+    std::fs::write(&cfg, yaml).unwrap();
+    let (proxy, mode) = fault_proxy(&endpoint());
+    let (mut child, addr, rx) = spawn_run(&cfg, &proxy, &["--max-attempts", "1"]);
+    let h = wait_health(&addr, "HTTP/1.1 200", Duration::from_secs(30));
+    assert!(h.starts_with("HTTP/1.1 200"), "{h}");
+    let before = desired_now(&cluster, &service);
+
+    mode.store(DENY_LIST_TASKS, Ordering::SeqCst);
+    let h = wait_health(&addr, "HTTP/1.1 503", Duration::from_secs(30));
+    assert!(
+        h.starts_with("HTTP/1.1 503") && h.contains("AccessDenied on ecs:ListTasks"),
+        "{h}"
+    );
+    let metrics = http_get(&addr, "/metrics");
+    let denied = metrics
+        .lines()
+        .find(|l| l.starts_with("preheat_aws_access_denied_total{api=\"ecs:ListTasks\"}"))
+        .and_then(|l| l.split_whitespace().last())
+        .and_then(|v| v.parse::<f64>().ok());
+    assert!(denied.is_some_and(|n| n >= 1.0), "{metrics}");
+    assert_eq!(desired_now(&cluster, &service), before, "holds while blind");
+
+    mode.store(PASS, Ordering::SeqCst);
+    let h = wait_health(&addr, "HTTP/1.1 200", Duration::from_secs(60));
+    assert!(h.starts_with("HTTP/1.1 200"), "no recovery: {h}");
+    let logs: Vec<String> = rx.try_iter().collect();
+    assert!(
+        logs.iter()
+            .any(|l| l.contains("AccessDenied") && l.contains("ecs:ListTasks")),
+        "{}",
         logs.join("\n")
     );
     let _ = child.kill();
