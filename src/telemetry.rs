@@ -43,6 +43,8 @@ pub struct ServiceGauges {
     /// When the last observation with every read a scale-in needs was made (loop clock,
     /// Unix seconds in `preheat run`).
     pub last_good_observation_s: Option<f64>,
+    /// Whether this controller holds the service's writer lease (`None` = no lease table).
+    pub lease_held: Option<bool>,
 }
 
 /// Everything `/metrics` and `/healthz` show; shared between the loop and the HTTP server.
@@ -179,6 +181,12 @@ pub fn encode_at(m: &Metrics, now_s: f64) -> String {
         "gauge",
         "Seconds since the last observation with every read a scale-in needs.",
         gauge(&|s| s.last_good_observation_s.map(|t| (now_s - t).max(0.0))),
+    );
+    family(
+        "preheat_lease_held",
+        "gauge",
+        "1 when this controller holds the service's writer lease (only the holder writes).",
+        gauge(&|s| s.lease_held.map(|h| if h { 1.0 } else { 0.0 })),
     );
     let api_stats = crate::aws::stats::snapshot();
     let per_api = |f: &dyn Fn(&crate::aws::stats::ApiCount) -> u64| -> Vec<(String, f64)> {

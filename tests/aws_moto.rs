@@ -848,3 +848,114 @@ fn access_denied_mid_run_is_reported_as_such() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+/// The value of the first metric line starting with `prefix` on `addr`'s /metrics.
+fn metric(addr: &str, prefix: &str) -> Option<f64> {
+    http_get(addr, "/metrics")
+        .lines()
+        .find(|l| l.starts_with(prefix))
+        .and_then(|l| l.split_whitespace().last())
+        .and_then(|v| v.parse().ok())
+}
+
+/// Polls `cond` every 200 ms until it holds or `within` passes; returns whether it held.
+fn wait_for(within: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        if cond() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    cond()
+}
+
+/// Issue #10: two controllers on one service. Only the lease holder writes desiredCount; when
+/// it is killed (no clean release), the standby takes over once the lease has expired.
+#[test]
+fn one_writer_per_service_and_takeover_after_the_holder_dies() {
+    let (cluster, service, q) = setup("lease", 4, 0);
+    let table = unique("leases");
+    rt().block_on(async {
+        let emu = Emulator::connect(&endpoint()).await.unwrap();
+        emu.create_lease_table(&table).await.unwrap();
+    });
+    let lease_s = 4;
+    let yaml = config_yaml(&cluster, &service, &q, "").replace("tick: 15s", "tick: 1s")
+        + &format!("aws:\n  lease_table: {table}\n  lease_duration: {lease_s}s\n");
+    let cfg = tmp(&format!("{service}.yaml"));
+    std::fs::write(&cfg, yaml).unwrap();
+    let held = format!("preheat_lease_held{{service=\"{service}\"}}");
+    let writes = "preheat_aws_calls_total{api=\"ecs:UpdateService\"}";
+
+    let (mut a, a_addr, _a_logs) = spawn_run(&cfg, &endpoint(), &[]);
+    assert!(
+        wait_for(Duration::from_secs(30), || metric(&a_addr, &held)
+            == Some(1.0)),
+        "the first controller takes the lease"
+    );
+    let (mut b, b_addr, b_logs) = spawn_run(&cfg, &endpoint(), &[]);
+    assert!(
+        wait_for(Duration::from_secs(30), || {
+            metric(&b_addr, "preheat_ticks_total").is_some_and(|t| t >= 2.0)
+        }),
+        "the second controller runs"
+    );
+    assert_eq!(
+        metric(&b_addr, &held),
+        Some(0.0),
+        "only one holds the lease"
+    );
+
+    // Both want workers for the 4 waiting jobs; someone else keeps setting desired to 0.
+    for _ in 0..2 {
+        rt().block_on(async {
+            let emu = Emulator::connect(&endpoint()).await.unwrap();
+            emu.set_desired(&cluster, &service, 0).await.unwrap();
+        });
+        assert!(
+            wait_for(Duration::from_secs(30), || desired_now(&cluster, &service)
+                >= 1),
+            "the holder scales out"
+        );
+    }
+    assert!(metric(&a_addr, writes).is_some_and(|n| n >= 2.0));
+    assert_eq!(
+        metric(&b_addr, writes).unwrap_or(0.0),
+        0.0,
+        "the standby never writes"
+    );
+    let standby: Vec<String> = b_logs.try_iter().collect();
+    assert!(
+        standby.iter().any(|l| l.contains("standby")),
+        "the standby says what it leaves to the holder:\n{}",
+        standby.join("\n")
+    );
+
+    // The holder dies without releasing; the standby takes over after the lease expires.
+    let _ = a.kill();
+    let _ = a.wait();
+    let killed = Instant::now();
+    rt().block_on(async {
+        let emu = Emulator::connect(&endpoint()).await.unwrap();
+        emu.set_desired(&cluster, &service, 0).await.unwrap();
+    });
+    assert!(
+        wait_for(Duration::from_secs(60), || metric(&b_addr, &held)
+            == Some(1.0)),
+        "the standby takes the lease"
+    );
+    eprintln!(
+        "takeover {:.1} s after the kill (lease {lease_s} s, heartbeat every {:.1} s)",
+        killed.elapsed().as_secs_f64(),
+        f64::from(lease_s) / 3.0
+    );
+    assert!(
+        wait_for(Duration::from_secs(30), || desired_now(&cluster, &service)
+            >= 1),
+        "the new holder writes"
+    );
+    assert!(metric(&b_addr, writes).is_some_and(|n| n >= 1.0));
+    let _ = b.kill();
+    let _ = b.wait();
+}

@@ -13,6 +13,7 @@ pub mod aas;
 pub mod cp;
 pub mod ecs;
 pub mod fixture;
+pub mod lease;
 pub mod sqs;
 pub mod stats;
 
@@ -313,6 +314,8 @@ pub struct AwsClients {
     pub sqs: aws_sdk_sqs::Client,
     pub ecs: aws_sdk_ecs::Client,
     pub aas: aws_sdk_applicationautoscaling::Client,
+    /// The writer lease table (`lease.rs`).
+    pub ddb: aws_sdk_dynamodb::Client,
     /// The endpoint override, or "AWS in REGION" (for messages only).
     pub endpoint: String,
 }
@@ -328,6 +331,7 @@ impl AwsClients {
             sqs: aws_sdk_sqs::Client::new(cfg),
             ecs: aws_sdk_ecs::Client::new(cfg),
             aas: aws_sdk_applicationautoscaling::Client::new(cfg),
+            ddb: aws_sdk_dynamodb::Client::new(cfg),
             endpoint,
         }
     }

@@ -188,6 +188,49 @@ pub(crate) async fn run_async(cfg: Config, a: RunArgs, listen: std::net::SocketA
     }
 
     let metrics = telemetry::new_metrics(&cfg.services, a.dry_run);
+    // One writer per service: take the leases before the first tick (a dry run writes nothing
+    // and must not take the lease from the controller that does).
+    let leases = match (&cfg.aws.lease_table, a.dry_run) {
+        (Some(table), false) => {
+            use preheat::aws::lease::{self, Lease, LeaseState};
+            let holder = lease::holder_id();
+            let leases: Vec<Lease> = cfg
+                .services
+                .iter()
+                .map(|s| {
+                    Lease::new(
+                        clients.ddb.clone(),
+                        &clients.endpoint,
+                        table,
+                        &s.cluster,
+                        &s.service,
+                        &holder,
+                        cfg.aws.lease_duration_s,
+                    )
+                })
+                .collect();
+            let state = LeaseState::new(leases.len(), cfg.aws.lease_duration_s);
+            lease::acquire_all(&leases, &state, &metrics)
+                .await
+                .map_err(|e| anyhow::anyhow!("writer lease (aws.lease_table): {e}"))?;
+            let heartbeat = tokio::spawn(lease::keep_leases(
+                leases.clone(),
+                state.clone(),
+                metrics.clone(),
+                std::future::pending(),
+            ));
+            Some((leases, state, heartbeat))
+        }
+        (None, false) => {
+            tracing::warn!(
+                "no aws.lease_table in the config: preheat cannot tell if a second controller \
+                 (its own next deployment, or `preheat run` from a laptop) writes the same \
+                 service; set aws.lease_table (deploy/preheat.cfn.yaml creates the table)"
+            );
+            None
+        }
+        (_, true) => None,
+    };
     let mut policies: Vec<Box<dyn Policy + Send>> = cfg
         .services
         .iter()
@@ -220,9 +263,14 @@ pub(crate) async fn run_async(cfg: Config, a: RunArgs, listen: std::net::SocketA
     let max_ticks = a.once.then_some(1);
     let names: Vec<String> = cfg.services.iter().map(|s| s.name.clone()).collect();
     let dry_run = a.dry_run;
+    let lease_state = leases.as_ref().map(|(_, s, _)| s.clone());
     let run_loop = async {
         if dry_run {
             let mut w = DryRun::new(world, names);
+            preheat::reconcile::run(&mut w, &mut clock, &mut policies, &mut observer, max_ticks)
+                .await
+        } else if let Some(state) = lease_state {
+            let mut w = preheat::aws::lease::Leased::new(world, state, names);
             preheat::reconcile::run(&mut w, &mut clock, &mut policies, &mut observer, max_ticks)
                 .await
         } else {
@@ -241,6 +289,12 @@ pub(crate) async fn run_async(cfg: Config, a: RunArgs, listen: std::net::SocketA
         s = run_loop => Some(s),
         _ = grace => None,
     };
+    // Hand the leases over at once rather than after they expire.
+    if let Some((leases, state, heartbeat)) = leases {
+        heartbeat.abort();
+        let release = preheat::aws::lease::release_all(&leases, &state);
+        let _ = tokio::time::timeout(Duration::from_secs(3), release).await;
+    }
     let Some(stats) = stats else {
         tracing::warn!("the tick in progress did not end within 5 s of shutdown; stopped anyway");
         return Ok(());

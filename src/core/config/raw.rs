@@ -21,6 +21,8 @@ pub(super) struct RawConfig {
 struct RawAws {
     region: S<String>,
     endpoint_url: S<String>,
+    lease_table: S<String>,
+    lease_duration: S<String>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -196,9 +198,29 @@ impl Validator {
                 ),
             );
         }
+        let lease_table = r.lease_table.as_ref().map(|s| s.value.trim().to_string());
+        if let Some(s) = &r.lease_table
+            && s.value.trim().is_empty()
+        {
+            self.issue(
+                "aws.lease_table",
+                line_of(s),
+                "must not be empty (write the DynamoDB table's name, or drop the key)",
+            );
+        }
+        // At least three heartbeats fit in a lease (one every third of it).
+        let lease_duration_s = self.duration(
+            &r.lease_duration,
+            "aws.lease_duration",
+            super::DEFAULT_LEASE_DURATION_S,
+            3.0,
+            3600.0,
+        );
         AwsSettings {
             region,
             endpoint_url,
+            lease_table,
+            lease_duration_s,
         }
     }
 
