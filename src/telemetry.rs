@@ -306,11 +306,27 @@ fn note_unprotected(g: &mut ServiceGauges, excess: Option<u32>, now_s: f64) -> b
 pub struct TelemetryObserver {
     metrics: SharedMetrics,
     services: Vec<ServiceConfig>,
+    /// Print a CloudWatch EMF line per service per tick on stdout (`emf.rs`).
+    emf: bool,
+    /// Apply errors already reported in EMF lines, per service.
+    emf_apply_errors: Vec<u64>,
 }
 
 impl TelemetryObserver {
     pub fn new(metrics: SharedMetrics, services: Vec<ServiceConfig>) -> Self {
-        TelemetryObserver { metrics, services }
+        let n = services.len();
+        TelemetryObserver {
+            metrics,
+            services,
+            emf: false,
+            emf_apply_errors: vec![0; n],
+        }
+    }
+
+    /// Also print CloudWatch Embedded Metric Format lines (stdout).
+    pub fn with_emf(mut self, on: bool) -> Self {
+        self.emf = on;
+        self
     }
 }
 
@@ -378,6 +394,14 @@ impl LoopObserver for TelemetryObserver {
         });
         g.cost_per_hour_usd = instances.map(|n| f64::from(n) * cfg.price.per_hour_usd());
         *g.decisions.entry(d.why.code).or_default() += 1;
+        if self.emf {
+            let errors = g.apply_errors - self.emf_apply_errors[i];
+            self.emf_apply_errors[i] = g.apply_errors;
+            println!(
+                "{}",
+                crate::emf::line(g, now_s, errors, crate::aws::stats::denied_now().len())
+            );
+        }
         if i + 1 == m.services.len() {
             m.ticks += 1;
         }

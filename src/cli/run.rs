@@ -45,6 +45,13 @@ pub(crate) struct RunArgs {
     /// Attempts per AWS call, including the first (SDK standard retry with back-off).
     #[arg(long, default_value_t = 3)]
     max_attempts: u32,
+    /// DynamoDB table of writer leases (one per service); overrides aws.lease_table.
+    #[arg(long, env = "PREHEAT_LEASE_TABLE")]
+    lease_table: Option<String>,
+    /// Print CloudWatch Embedded Metric Format lines on stdout (metrics from the awslogs
+    /// driver with no scraper).
+    #[arg(long, env = "PREHEAT_EMF")]
+    emf: bool,
 }
 
 pub(crate) fn init_logging(format: LogFormat) {
@@ -102,7 +109,11 @@ pub(crate) fn cmd_run(a: RunArgs) -> Result<()> {
     rt.block_on(run_async(cfg, a, listen))
 }
 
-pub(crate) async fn run_async(cfg: Config, a: RunArgs, listen: std::net::SocketAddr) -> Result<()> {
+pub(crate) async fn run_async(
+    mut cfg: Config,
+    a: RunArgs,
+    listen: std::net::SocketAddr,
+) -> Result<()> {
     use preheat::aws::{AwsClients, AwsOptions, AwsWorld, aas, load_sdk_config};
     use preheat::clock::{RealClock, Shutdown};
     use preheat::core::decide::Preheat;
@@ -110,6 +121,9 @@ pub(crate) async fn run_async(cfg: Config, a: RunArgs, listen: std::net::SocketA
     use preheat::telemetry::{self, Instrumented, TelemetryObserver};
     use preheat::world::DryRun;
 
+    if let Some(t) = &a.lease_table {
+        cfg.aws.lease_table = Some(t.clone());
+    }
     let opts = AwsOptions {
         region: a.region.clone().or(cfg.aws.region.clone()),
         endpoint_url: a.endpoint_url.clone().or(cfg.aws.endpoint_url.clone()),
@@ -258,7 +272,8 @@ pub(crate) async fn run_async(cfg: Config, a: RunArgs, listen: std::net::SocketA
         }));
     }
 
-    let mut observer = TelemetryObserver::new(metrics.clone(), cfg.services.clone());
+    let mut observer =
+        TelemetryObserver::new(metrics.clone(), cfg.services.clone()).with_emf(a.emf);
     let mut clock = RealClock::new(shutdown.clone());
     let max_ticks = a.once.then_some(1);
     let names: Vec<String> = cfg.services.iter().map(|s| s.name.clone()).collect();
