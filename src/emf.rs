@@ -99,6 +99,9 @@ mod tests {
             let name = m["Name"].as_str().unwrap();
             assert!(v[name].is_number(), "{name} declared but not carried");
         }
-        assert!(v.get("QueueInFlight").is_none(), "unknown values are left out");
+        assert!(
+            v.get("QueueInFlight").is_none(),
+            "unknown values are left out"
+        );
     }
 }

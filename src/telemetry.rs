@@ -45,6 +45,8 @@ pub struct ServiceGauges {
     pub last_good_observation_s: Option<f64>,
     /// Whether this controller holds the service's writer lease (`None` = no lease table).
     pub lease_held: Option<bool>,
+    /// Whether Application Auto Scaling owns desiredCount too (the periodic re-check).
+    pub second_owner: Option<bool>,
 }
 
 /// Everything `/metrics` and `/healthz` show; shared between the loop and the HTTP server.
@@ -187,6 +189,12 @@ pub fn encode_at(m: &Metrics, now_s: f64) -> String {
         "gauge",
         "1 when this controller holds the service's writer lease (only the holder writes).",
         gauge(&|s| s.lease_held.map(|h| if h { 1.0 } else { 0.0 })),
+    );
+    family(
+        "preheat_second_owner",
+        "gauge",
+        "1 when Application Auto Scaling has an active scalable target on the service too.",
+        gauge(&|s| s.second_owner.map(|h| if h { 1.0 } else { 0.0 })),
     );
     let api_stats = crate::aws::stats::snapshot();
     let per_api = |f: &dyn Fn(&crate::aws::stats::ApiCount) -> u64| -> Vec<(String, f64)> {

@@ -257,6 +257,15 @@ pub(crate) async fn run_async(
             )) as Box<dyn Policy + Send>
         })
         .collect();
+    // Re-check for a second owner while running (not when sharing was asked for).
+    if !a.once && !a.share_with_aas {
+        tokio::spawn(aas::watch_owners(
+            clients.clone(),
+            cfg.services.clone(),
+            metrics.clone(),
+            aas::RECHECK_EVERY,
+        ));
+    }
     let shutdown = Shutdown::listen().context("cannot listen for SIGTERM")?;
     if !a.once {
         let listener = tokio::net::TcpListener::bind(listen)
