@@ -565,10 +565,12 @@ mod tests {
         assert!(r.faults.total() > 100, "{:?}", r.faults);
         for (c, s) in &r.per_class {
             assert!(s.runs >= 2, "{c:?}");
-            assert!(
-                s.faults.total() > 0 || *c == FaultClass::Capacity,
-                "{c:?} {s:?}"
+            // Capacity episodes may miss a short slice; worker behaviours inject no AWS fault.
+            let no_fault_ok = matches!(
+                c,
+                FaultClass::Capacity | FaultClass::LateProtection | FaultClass::NoProtection
             );
+            assert!(s.faults.total() > 0 || no_fault_ok, "{c:?} {s:?}");
         }
         assert_eq!(r.violations(), 0, "{}", render(&r));
     }
