@@ -10,6 +10,7 @@
 
 use crate::core::config::{ServiceConfig, fmt_s};
 use crate::core::forecast::{ArrivalForecaster, ServiceTimeLearner};
+use crate::core::guards::{GUARDS, GuardInput, Guarded};
 use crate::core::lag::LagLearner;
 use crate::core::model::{
     Action, Counters, Decision, Observation, Policy, QueueDepth, Reason, ReasonCode,
@@ -276,127 +277,6 @@ pub fn size(
         busy,
         raw,
         hold_s,
-    }
-}
-
-/// What every guard may look at: the config, this tick's observation, the count in effect and
-/// the busy floor.
-struct GuardInput<'a> {
-    cfg: &'a ServiceConfig,
-    obs: &'a Observation,
-    now_s: f64,
-    current: Option<u32>,
-    busy: u32,
-}
-
-/// The target as the guards pass it along, with the reason code of the last guard that moved
-/// it and a note from each that did.
-struct Guarded {
-    target: u32,
-    code: ReasonCode,
-    notes: Vec<String>,
-}
-
-impl Guarded {
-    fn set(&mut self, target: u32, code: Option<ReasonCode>, note: String) {
-        self.target = target;
-        if let Some(c) = code {
-            self.code = c;
-        }
-        self.notes.push(note);
-    }
-}
-
-type Guard = fn(&GuardInput, &mut Guarded);
-
-/// The guards, in the order they apply to the sized target. Bounds and caps first; the two
-/// safety guards last, so that no cap, step or budget can undo them: a cap may lower a
-/// scale-out, and may scale in on a complete observation, but never below the busy workers
-/// and never on missing data (issue #10: the caps used to run after the missing-data hold).
-const GUARDS: [(&str, Guard); 7] = [
-    ("floor", floor_guard),
-    ("max_tasks", max_tasks_guard),
-    ("busy_workers_keep_their_slots", busy_scale_out_guard),
-    ("max_step", max_step_guard),
-    ("budget", budget_guard),
-    ("no_scale_in_on_missing_data", missing_data_guard),
-    ("never_below_busy", never_below_busy_guard),
-];
-
-/// min_tasks and the schedule floor in effect now.
-fn floor_guard(i: &GuardInput, g: &mut Guarded) {
-    let floor = i.cfg.floor_at(i.now_s);
-    if g.target < floor {
-        g.set(floor, Some(ReasonCode::Bounds), format!("floor {floor}"));
-    }
-}
-
-/// The configured ceiling.
-fn max_tasks_guard(i: &GuardInput, g: &mut Guarded) {
-    if g.target > i.cfg.max_tasks {
-        let note = format!("max_tasks {}", i.cfg.max_tasks);
-        g.set(i.cfg.max_tasks, Some(ReasonCode::Bounds), note);
-    }
-}
-
-/// A worker holding a job needs its slot: size up to the busy count (within max_tasks).
-fn busy_scale_out_guard(i: &GuardInput, g: &mut Guarded) {
-    if g.target < i.busy {
-        let note = format!("{} workers hold a job", i.busy);
-        g.set(
-            i.busy.min(i.cfg.max_tasks),
-            Some(ReasonCode::BusyFloor),
-            note,
-        );
-    }
-}
-
-/// At most `max_step` tasks up or down per tick.
-fn max_step_guard(i: &GuardInput, g: &mut Guarded) {
-    if let Some(cur) = i.current {
-        let lo = cur.saturating_sub(i.cfg.max_step);
-        let hi = cur.saturating_add(i.cfg.max_step);
-        if g.target < lo || g.target > hi {
-            let note = format!("max_step {}", i.cfg.max_step);
-            g.set(g.target.clamp(lo, hi), None, note);
-        }
-    }
-}
-
-/// The hourly budget: the hard cap on what preheat adds (the safety guards below still keep
-/// busy workers and hold on missing data).
-fn budget_guard(i: &GuardInput, g: &mut Guarded) {
-    if let Some(budget) = i.cfg.budget_per_hour_usd {
-        let per_task_h = i.cfg.price.per_hour_usd() / f64::from(i.cfg.tasks_per_instance.max(1));
-        let cap = (budget / per_task_h).floor() as u32;
-        if g.target > cap {
-            let note = format!("budget {budget} $/h pays for {cap} tasks");
-            g.set(cap, Some(ReasonCode::Budget), note);
-        }
-    }
-}
-
-/// Safety: no scale-in unless the queue, the service and the tasks were all read this tick.
-fn missing_data_guard(i: &GuardInput, g: &mut Guarded) {
-    if let Some(cur) = i.current
-        && g.target < cur
-        && !i.obs.complete_for_scale_in()
-    {
-        let note = "a read failed: no scale-in".to_string();
-        g.set(cur, Some(ReasonCode::MissingData), note);
-    }
-}
-
-/// Safety: a scale-in never goes below the workers holding a job (ECS would stop busy tasks
-/// that are not protected). It never raises the count above the one in effect: that is a
-/// scale-out, which the caps above may refuse.
-fn never_below_busy_guard(i: &GuardInput, g: &mut Guarded) {
-    if let Some(cur) = i.current
-        && g.target < cur
-        && g.target < i.busy
-    {
-        let note = format!("{} workers hold a job: no scale-in below them", i.busy);
-        g.set(i.busy.min(cur), Some(ReasonCode::BusyFloor), note);
     }
 }
 
@@ -899,16 +779,6 @@ mod tests {
         let d = decide(&c, 15.0, &mut st, &o, 15.0);
         assert_eq!(desired_of(&d), Some(6), "{}", d.why);
         assert_eq!(d.why.code, ReasonCode::BusyFloor, "{}", d.why);
-    }
-
-    /// The order is the safety argument: the two safety guards come last.
-    #[test]
-    fn safety_guards_run_last() {
-        let names: Vec<&str> = GUARDS.iter().map(|(n, _)| *n).collect();
-        assert_eq!(
-            &names[names.len() - 2..],
-            ["no_scale_in_on_missing_data", "never_below_busy"]
-        );
     }
 
     proptest! {
