@@ -959,3 +959,32 @@ fn one_writer_per_service_and_takeover_after_the_holder_dies() {
     let _ = b.kill();
     let _ = b.wait();
 }
+
+/// Issue #10: JSON log fields are numbers (no "Some(3)"), and `--emf` prints CloudWatch
+/// Embedded Metric Format lines on stdout.
+#[test]
+fn json_logs_are_numeric_and_emf_lines_are_metrics() {
+    let (cluster, service, q) = setup("emf", 3, 0);
+    let cfg = write_config(&cluster, &service, &q);
+    let out = run_once(&cfg, &endpoint(), &["--log-format", "json", "--emf"]);
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    let decision: serde_json::Value = err
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|v| v["fields"]["message"] == "decision")
+        .unwrap_or_else(|| panic!("no decision line:\n{err}"));
+    let f = &decision["fields"];
+    assert_eq!(f["visible"], 3, "{f}");
+    assert_eq!(f["desired"], 0, "{f}");
+    assert!(f["decided"].is_u64(), "{f}");
+    assert!(!err.contains("Some("), "{err}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let emf: serde_json::Value = stdout
+        .lines()
+        .find_map(|l| serde_json::from_str(l).ok())
+        .unwrap_or_else(|| panic!("no EMF line on stdout: {stdout}"));
+    assert_eq!(emf["Service"], service.as_str());
+    assert_eq!(emf["QueueVisible"], 3.0);
+    assert_eq!(emf["_aws"]["CloudWatchMetrics"][0]["Namespace"], "Preheat");
+}

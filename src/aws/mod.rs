@@ -1,13 +1,17 @@
 //! The AWS edge: builds SDK clients from the standard aws-config chain, maps SDK failures to
-//! one `AwsError` enum, and implements `World` over SQS and ECS (`AwsWorld`).
+//! one `AwsError` enum (AccessDenied apart: it is never transient), counts every call per API
+//! (`stats.rs`, through `call`), and implements `World` over SQS and ECS (`AwsWorld`).
 //!
-//! Per service per tick it makes a small, fixed number of read calls (see `sqs.rs`, `ecs.rs`)
-//! and turns each failed read into a `None` field of the `Observation`; the core refuses to
-//! scale in on `None`. It writes only what the core decided (`UpdateService`, and the
-//! read-modify-write `UpdateCapacityProvider`), at most one capacity-provider write per second.
-//! It decides nothing itself, does not log decisions (the loop's observer does) and does not
-//! retry beyond the SDK's retry policy: the reconcile loop owns back-off between ticks.
-//! Dry-run is not here either: `world::DryRun` wraps this world and drops the writes.
+//! Per service per tick it reads the queue, the service, every page of its tasks (with their
+//! protection), the cluster's instances and the capacity provider (see `sqs.rs`, `ecs.rs`,
+//! `cp.rs`), and turns each failed or cut-short read into a `None` field of the `Observation`;
+//! the core refuses to scale in on `None`. At start-up it calls each of those reads once and
+//! reports every missing resource or permission. It writes only what the core decided
+//! (`UpdateService`, and the read-modify-write `UpdateCapacityProvider`), at most one
+//! capacity-provider write per second. It decides nothing itself, does not log decisions (the
+//! loop's observer does) and does not retry beyond the SDK's retry policy: the reconcile loop
+//! owns back-off between ticks. Dry-run and the writer lease are decorators around this world
+//! (`world::DryRun`, `lease::Leased`) that drop writes.
 
 pub mod aas;
 pub mod cp;
