@@ -254,6 +254,11 @@ pub async fn acquire_all(
         {
             return Err(r.unwrap_err());
         }
+        if let Ok(LeaseStatus::Theirs { holder, until_ms }) = &r {
+            tracing::info!(lease = %l.key, holder = %holder, until_ms = *until_ms,
+                "standby: another controller holds the lease; this one observes and decides \
+                 but does not write until it takes the lease over");
+        }
         note(state, metrics, i, l, &r);
     }
     Ok(())
