@@ -3,6 +3,7 @@
 // constructor after `cluster`, `queue`, `workerService`, `gpuCapacityProvider` and
 // `infrastructureRole` exist, and remove the stack's step-scaling policy on the worker
 // service: preheat refuses to share desiredCount with Application Auto Scaling.
+import * as dynamodb from "aws-cdk-lib/aws-dynamodb";
 import * as ecs from "aws-cdk-lib/aws-ecs";
 import * as iam from "aws-cdk-lib/aws-iam";
 import { Duration, Stack } from "aws-cdk-lib";
@@ -14,6 +15,12 @@ const clusterName = cluster.clusterName;
 const serviceName = workerService.serviceName;
 const cpName = gpuCapacityProvider.capacityProviderName;
 
+// One writer per service: preheat keeps a lease item per service here.
+const leases = new dynamodb.Table(this, "PreheatLeases", {
+  partitionKey: { name: "lease_key", type: dynamodb.AttributeType.STRING },
+  billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
+});
+
 const taskDef = new ecs.FargateTaskDefinition(this, "PreheatTask", {
   cpu: 256,
   memoryLimitMiB: 512,
@@ -24,6 +31,7 @@ taskDef.addContainer("preheat", {
   logging: ecs.LogDrivers.awsLogs({ streamPrefix: "preheat" }),
   portMappings: [{ containerPort: 9464 }],
   stopTimeout: Duration.seconds(10),
+  environment: { PREHEAT_LEASE_TABLE: leases.tableName, PREHEAT_EMF: "true" },
 });
 
 // Least privilege: the calls preheat makes, on the resources it is configured for.
@@ -33,8 +41,15 @@ role.addToPrincipalPolicy(new iam.PolicyStatement({
   actions: ["ecs:DescribeServices", "ecs:UpdateService"],
   resources: [arn(`service/${clusterName}/${serviceName}`)],
 }));
+// ListTasks is authorized against container instances, not the cluster: "*" plus the
+// ecs:cluster condition (a grant on the cluster ARN is denied).
 role.addToPrincipalPolicy(new iam.PolicyStatement({
-  actions: ["ecs:ListTasks", "ecs:ListContainerInstances"],
+  actions: ["ecs:ListTasks"],
+  resources: ["*"],
+  conditions: { ArnEquals: { "ecs:cluster": cluster.clusterArn } },
+}));
+role.addToPrincipalPolicy(new iam.PolicyStatement({
+  actions: ["ecs:ListContainerInstances"],
   resources: [cluster.clusterArn],
 }));
 role.addToPrincipalPolicy(new iam.PolicyStatement({
@@ -54,6 +69,10 @@ role.addToPrincipalPolicy(new iam.PolicyStatement({
 role.addToPrincipalPolicy(new iam.PolicyStatement({
   actions: ["application-autoscaling:DescribeScalableTargets"],
   resources: ["*"], // no resource-level permissions for this call
+}));
+role.addToPrincipalPolicy(new iam.PolicyStatement({
+  actions: ["dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:DeleteItem"],
+  resources: [leases.tableArn],
 }));
 
 new ecs.FargateService(this, "Preheat", {

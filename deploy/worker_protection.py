@@ -13,6 +13,12 @@ import boto3  # only for the SQS loop below
 
 AGENT = os.environ.get("ECS_AGENT_URI")  # absent outside ECS: protection is a no-op then
 
+# The longest job, plus margin. The message stays invisible this long and the task protected
+# no longer (protection expiry <= visibility timeout; both must cover the longest job).
+VISIBILITY_TIMEOUT_S = 90 * 60
+PROTECTION_MINUTES = VISIBILITY_TIMEOUT_S // 60
+assert PROTECTION_MINUTES * 60 <= VISIBILITY_TIMEOUT_S
+
 
 def set_protection(enabled: bool, expires_minutes: int = 120) -> None:
     """PUT $ECS_AGENT_URI/task-protection/v1/state; expiry bounds a crashed worker's hold."""
@@ -42,12 +48,17 @@ def main() -> None:
     queue_url = os.environ["QUEUE_URL"]
     while True:
         got = sqs.receive_message(
-            QueueUrl=queue_url, MaxNumberOfMessages=1, WaitTimeSeconds=20, VisibilityTimeout=3600
+            QueueUrl=queue_url,
+            MaxNumberOfMessages=1,
+            WaitTimeSeconds=20,
+            VisibilityTimeout=VISIBILITY_TIMEOUT_S,
         ).get("Messages", [])
         for m in got:
-            # Protect first: between receive and protect the task is briefly exposed, which is
-            # why the expiry must cover the longest job and the visibility timeout too.
-            set_protection(True, expires_minutes=90)
+            # Protect at once: between receive and protect the task holds a message but looks
+            # idle to ECS (preheat still counts it from the in-flight messages). The protection
+            # must not outlive the message's visibility: once the message is visible again
+            # another worker may take it, and this task would be held for nothing.
+            set_protection(True, expires_minutes=PROTECTION_MINUTES)
             try:
                 handle(json.loads(m["Body"]))
                 sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=m["ReceiptHandle"])

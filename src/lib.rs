@@ -18,6 +18,7 @@ pub mod aws;
 pub mod baselines;
 pub mod clock;
 pub mod core;
+pub mod emf;
 pub mod eval;
 #[cfg(test)]
 mod fuzz;

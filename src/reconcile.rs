@@ -6,7 +6,7 @@
 //! repeated observations that miss a read (throttling, 5xx, network), on top of the SDK's own
 //! retries.
 
-use crate::core::model::{Decision, Observation, Policy};
+use crate::core::model::{Action, Decision, Observation, Policy};
 use crate::world::{ApplyError, Clock, World};
 
 /// What the loop tells its caller after each decision (for logs, metrics, timelines).
@@ -63,18 +63,25 @@ pub async fn run<W: World, C: Clock>(
                     next = next.max(now + backoff);
                 }
             }
-            if !d.actions.is_empty() {
-                match world.apply(i, &d.actions, now).await {
-                    Ok(()) => failures[i] = 0,
+            // Each action on its own: a failed capacity-provider write neither blocks nor
+            // undoes the UpdateService before it, and never delays the next observation (the
+            // core itself waits ten minutes before asking for that write again).
+            for a in &d.actions {
+                let desired = matches!(a, Action::SetDesired { .. });
+                match world.apply(i, std::slice::from_ref(a), now).await {
+                    Ok(()) if desired => failures[i] = 0,
+                    Ok(()) => {}
                     Err(e) => {
                         stats.apply_errors += 1;
-                        failures[i] = failures[i].saturating_add(1);
                         observer.on_apply_error(i, now, &e);
-                        // Exponential back-off from the policy's own cadence.
-                        let base = (d.wake_at_s - now).max(1.0);
-                        let backoff =
-                            (base * 2f64.powi(failures[i].min(8) as i32)).min(MAX_BACKOFF_S);
-                        next = now + backoff;
+                        if desired {
+                            failures[i] = failures[i].saturating_add(1);
+                            // Exponential back-off from the policy's own cadence.
+                            let base = (d.wake_at_s - now).max(1.0);
+                            let backoff =
+                                (base * 2f64.powi(failures[i].min(8) as i32)).min(MAX_BACKOFF_S);
+                            next = now + backoff;
+                        }
                     }
                 }
             }
@@ -97,7 +104,7 @@ pub async fn run<W: World, C: Clock>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::model::{Action, Reason, ReasonCode};
+    use crate::core::model::{Reason, ReasonCode, ServiceCounts};
     use crate::world::SimClock;
 
     /// A world whose reads always fail.
@@ -152,5 +159,93 @@ mod tests {
             ));
         assert_eq!(stats.ticks, 4);
         assert_eq!(*seen.borrow(), vec![0.0, 10.0, 30.0, 70.0]);
+    }
+
+    /// Reads fine; UpdateService works, UpdateCapacityProvider always fails.
+    #[derive(Default)]
+    struct CpBroken {
+        desired: Vec<u32>,
+    }
+    impl World for CpBroken {
+        fn services(&self) -> usize {
+            1
+        }
+        async fn observe(&mut self, _: usize, _: f64) -> Observation {
+            Observation {
+                queue: Some(Default::default()),
+                service: Some(ServiceCounts::default()),
+                tasks: Some(Vec::new()),
+                ..Observation::default()
+            }
+        }
+        async fn apply(&mut self, _: usize, a: &[Action], _: f64) -> Result<(), ApplyError> {
+            match a {
+                [Action::SetDesired { desired, .. }] => {
+                    self.desired.push(*desired);
+                    Ok(())
+                }
+                _ => Err(ApplyError::Failed {
+                    api: "ecs:UpdateCapacityProvider".into(),
+                    message: "broken".into(),
+                }),
+            }
+        }
+    }
+
+    /// Asks for both writes every 10 s.
+    struct BothWrites;
+    impl Policy for BothWrites {
+        fn name(&self) -> &str {
+            "both"
+        }
+        fn decide(&mut self, _: &Observation, now_s: f64) -> Decision {
+            let why = Reason::new(ReasonCode::Forecast, "test");
+            Decision {
+                actions: vec![
+                    Action::SetScaleInAfter {
+                        seconds: 30,
+                        reason: why.clone(),
+                    },
+                    Action::SetDesired {
+                        desired: 2,
+                        reason: why.clone(),
+                    },
+                ],
+                why,
+                wake_at_s: now_s + 10.0,
+            }
+        }
+    }
+
+    /// Regression (issue #10): apply stopped at the first failed action and the failure moved
+    /// the next observation out (up to 300 s), even after UpdateService had succeeded.
+    #[test]
+    fn failed_capacity_provider_write_neither_blocks_nor_delays() {
+        struct Probe(std::rc::Rc<std::cell::RefCell<Vec<f64>>>);
+        impl LoopObserver for Probe {
+            fn on_decision(&mut self, _: usize, now_s: f64, _: &Observation, _: &Decision) {
+                self.0.borrow_mut().push(now_s);
+            }
+        }
+        let seen = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+        let mut policies: Vec<Box<dyn Policy + Send>> = vec![Box::new(BothWrites)];
+        let mut world = CpBroken::default();
+        let stats = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(run(
+                &mut world,
+                &mut SimClock::new(0.0),
+                &mut policies,
+                &mut Probe(seen.clone()),
+                Some(4),
+            ));
+        assert_eq!(*seen.borrow(), vec![0.0, 10.0, 20.0, 30.0]);
+        assert_eq!(
+            world.desired,
+            vec![2, 2, 2, 2],
+            "UpdateService applied every tick"
+        );
+        assert_eq!(stats.apply_errors, 4);
     }
 }

@@ -34,6 +34,19 @@ pub struct ServiceGauges {
     pub observation_ok: bool,
     pub decisions: BTreeMap<ReasonCode, u64>,
     pub apply_errors: u64,
+    /// Workers the in-flight messages keep busy beyond the protected tasks (workers that
+    /// protect late or not at all), when both were read.
+    pub unprotected_busy: Option<u32>,
+    /// Since when in-flight has stayed above protected, and whether that was warned about.
+    pub unprotected_since_s: Option<f64>,
+    pub unprotected_warned: bool,
+    /// When the last observation with every read a scale-in needs was made (loop clock,
+    /// Unix seconds in `preheat run`).
+    pub last_good_observation_s: Option<f64>,
+    /// Whether this controller holds the service's writer lease (`None` = no lease table).
+    pub lease_held: Option<bool>,
+    /// Whether Application Auto Scaling owns desiredCount too (the periodic re-check).
+    pub second_owner: Option<bool>,
 }
 
 /// Everything `/metrics` and `/healthz` show; shared between the loop and the HTTP server.
@@ -65,8 +78,24 @@ pub fn healthy(m: &Metrics) -> bool {
     m.services.iter().all(|s| s.observation_ok)
 }
 
-/// Prometheus text exposition format 0.0.4.
+/// APIs whose last call was denied (AccessDenied): the role lacks a permission.
+pub fn denied_apis() -> Vec<&'static str> {
+    crate::aws::stats::denied_now()
+}
+
+fn unix_now_s() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+/// Prometheus text exposition format 0.0.4, ages measured from the wall clock.
 pub fn encode(m: &Metrics) -> String {
+    encode_at(m, unix_now_s())
+}
+
+/// Prometheus text with ages measured at `now_s`.
+pub fn encode_at(m: &Metrics, now_s: f64) -> String {
     let mut out = String::new();
     let mut family = |name: &str, kind: &str, help: &str, rows: Vec<(String, f64)>| {
         let _ = writeln!(out, "# HELP {name} {help}");
@@ -142,6 +171,62 @@ pub fn encode(m: &Metrics) -> String {
         "1 when the last observation had every read a scale-in needs.",
         gauge(&|s| Some(if s.observation_ok { 1.0 } else { 0.0 })),
     );
+    family(
+        "preheat_unprotected_busy_workers",
+        "gauge",
+        "Workers holding an in-flight message beyond those with task scale-in protection: \
+         workers that protect late or never (ECS stops unprotected tasks on a scale-in).",
+        gauge(&|s| s.unprotected_busy.map(f64::from)),
+    );
+    family(
+        "preheat_last_good_observation_age_seconds",
+        "gauge",
+        "Seconds since the last observation with every read a scale-in needs.",
+        gauge(&|s| s.last_good_observation_s.map(|t| (now_s - t).max(0.0))),
+    );
+    family(
+        "preheat_lease_held",
+        "gauge",
+        "1 when this controller holds the service's writer lease (only the holder writes).",
+        gauge(&|s| s.lease_held.map(|h| if h { 1.0 } else { 0.0 })),
+    );
+    family(
+        "preheat_second_owner",
+        "gauge",
+        "1 when Application Auto Scaling has an active scalable target on the service too.",
+        gauge(&|s| s.second_owner.map(|h| if h { 1.0 } else { 0.0 })),
+    );
+    let api_stats = crate::aws::stats::snapshot();
+    let per_api = |f: &dyn Fn(&crate::aws::stats::ApiCount) -> u64| -> Vec<(String, f64)> {
+        api_stats
+            .iter()
+            .map(|(api, c)| (format!("api=\"{}\"", escape(api)), f(c) as f64))
+            .collect()
+    };
+    family(
+        "preheat_aws_calls_total",
+        "counter",
+        "AWS API calls made, by API (each page of a list is one call).",
+        per_api(&|c| c.calls),
+    );
+    family(
+        "preheat_aws_errors_total",
+        "counter",
+        "AWS API calls that failed, by API (throttles and denials included).",
+        per_api(&|c| c.errors),
+    );
+    family(
+        "preheat_aws_throttles_total",
+        "counter",
+        "AWS API calls throttled or answered 5xx, by API (after the SDK's retries).",
+        per_api(&|c| c.throttles),
+    );
+    family(
+        "preheat_aws_access_denied_total",
+        "counter",
+        "AWS API calls denied for lack of an IAM permission, by API.",
+        per_api(&|c| c.access_denied),
+    );
     let mut by_reason = Vec::new();
     for s in &m.services {
         for (code, n) in &s.decisions {
@@ -199,15 +284,57 @@ fn escape(s: &str) -> String {
         .replace('\n', "\\n")
 }
 
+/// How long in-flight messages may exceed protected tasks before preheat warns: a worker
+/// between ReceiveMessage and its protection call is normal for a moment, not for minutes.
+pub const UNPROTECTED_WARN_AFTER_S: f64 = 300.0;
+
+/// Track in-flight workers above protected ones; true when it has lasted long enough to warn
+/// (once per episode).
+fn note_unprotected(g: &mut ServiceGauges, excess: Option<u32>, now_s: f64) -> bool {
+    g.unprotected_busy = excess;
+    match excess {
+        Some(n) if n > 0 => {
+            let since = *g.unprotected_since_s.get_or_insert(now_s);
+            if !g.unprotected_warned && now_s - since >= UNPROTECTED_WARN_AFTER_S {
+                g.unprotected_warned = true;
+                return true;
+            }
+            false
+        }
+        Some(_) => {
+            g.unprotected_since_s = None;
+            g.unprotected_warned = false;
+            false
+        }
+        None => false,
+    }
+}
+
 /// Logs every decision with its reason and keeps the gauges current.
 pub struct TelemetryObserver {
     metrics: SharedMetrics,
     services: Vec<ServiceConfig>,
+    /// Print a CloudWatch EMF line per service per tick on stdout (`emf.rs`).
+    emf: bool,
+    /// Apply errors already reported in EMF lines, per service.
+    emf_apply_errors: Vec<u64>,
 }
 
 impl TelemetryObserver {
     pub fn new(metrics: SharedMetrics, services: Vec<ServiceConfig>) -> Self {
-        TelemetryObserver { metrics, services }
+        let n = services.len();
+        TelemetryObserver {
+            metrics,
+            services,
+            emf: false,
+            emf_apply_errors: vec![0; n],
+        }
+    }
+
+    /// Also print CloudWatch Embedded Metric Format lines (stdout).
+    pub fn with_emf(mut self, on: bool) -> Self {
+        self.emf = on;
+        self
     }
 }
 
@@ -217,7 +344,7 @@ fn lock(m: &SharedMetrics) -> std::sync::MutexGuard<'_, Metrics> {
 }
 
 impl LoopObserver for TelemetryObserver {
-    fn on_decision(&mut self, i: usize, _now_s: f64, obs: &Observation, d: &Decision) {
+    fn on_decision(&mut self, i: usize, now_s: f64, obs: &Observation, d: &Decision) {
         let cfg = &self.services[i];
         let decided = d.actions.iter().find_map(|a| match a {
             Action::SetDesired { desired, .. } => Some(*desired),
@@ -226,19 +353,39 @@ impl LoopObserver for TelemetryObserver {
         let observed = obs.service.map(|s| s.desired);
         let ok = obs.complete_for_scale_in();
         let actions: Vec<String> = d.actions.iter().map(ToString::to_string).collect();
+        // Option fields are recorded as numbers when known and left out when not (a JSON log
+        // line never says "Some(3)").
         tracing::info!(
             service = %cfg.name,
-            visible = ?obs.queue.map(|q| q.visible),
-            in_flight = ?obs.queue.map(|q| q.in_flight),
-            desired = ?observed,
-            running = ?obs.service.map(|s| s.running),
-            decided = ?decided.or(observed),
+            visible = obs.queue.map(|q| q.visible),
+            in_flight = obs.queue.map(|q| q.in_flight),
+            desired = observed,
+            running = obs.service.map(|s| s.running),
+            decided = decided.or(observed),
             actions = ?actions,
             reason = %d.why,
             "decision"
         );
         let mut m = lock(&self.metrics);
         let g = &mut m.services[i];
+        let excess = match (
+            obs.protected_tasks(),
+            obs.in_flight_tasks(cfg.jobs_per_task),
+        ) {
+            (Some(p), Some(f)) if cfg.worker_protection => Some(f.saturating_sub(p)),
+            _ => None,
+        };
+        if note_unprotected(g, excess, now_s) {
+            tracing::warn!(
+                service = %cfg.name,
+                unprotected_busy = excess,
+                for_s = UNPROTECTED_WARN_AFTER_S,
+                "in-flight messages have exceeded protected tasks for minutes: workers do not \
+                 set task scale-in protection (or set it late); preheat keeps them by the \
+                 in-flight count, but ECS may stop an unprotected busy task when the service \
+                 shrinks. Call UpdateTaskProtection right after ReceiveMessage (deploy/worker_protection.py)"
+            );
+        }
         g.visible = obs.queue.map(|q| q.visible);
         g.in_flight = obs.queue.map(|q| q.in_flight);
         g.delayed = obs.queue.map(|q| q.delayed);
@@ -246,19 +393,35 @@ impl LoopObserver for TelemetryObserver {
         g.running = obs.service.map(|s| s.running);
         g.decided = decided.or(observed);
         g.observation_ok = ok;
+        if ok {
+            g.last_good_observation_s = Some(now_s);
+        }
         let instances = obs.instances.map(|c| c.total).or_else(|| {
             obs.service
                 .map(|s| s.running.div_ceil(cfg.tasks_per_instance.max(1)))
         });
         g.cost_per_hour_usd = instances.map(|n| f64::from(n) * cfg.price.per_hour_usd());
         *g.decisions.entry(d.why.code).or_default() += 1;
+        if self.emf {
+            let errors = g.apply_errors - self.emf_apply_errors[i];
+            self.emf_apply_errors[i] = g.apply_errors;
+            println!(
+                "{}",
+                crate::emf::line(g, now_s, errors, crate::aws::stats::denied_now().len())
+            );
+        }
         if i + 1 == m.services.len() {
             m.ticks += 1;
         }
     }
 
     fn on_apply_error(&mut self, i: usize, _now_s: f64, e: &ApplyError) {
-        tracing::warn!(service = %self.services[i].name, error = %e, "apply failed; backing off");
+        if let ApplyError::Denied { api, .. } = e {
+            tracing::error!(service = %self.services[i].name, api = %api, error = %e,
+                "AccessDenied: apply failed; fix the role, waiting will not help");
+        } else {
+            tracing::warn!(service = %self.services[i].name, error = %e, "apply failed; backing off");
+        }
         lock(&self.metrics).services[i].apply_errors += 1;
     }
 }
@@ -355,7 +518,15 @@ async fn handle(mut stream: tokio::net::TcpStream, metrics: SharedMetrics) -> st
                 let m = lock(&metrics);
                 (healthy(&m), m.ticks)
             };
-            if ticks == 0 {
+            let denied = denied_apis();
+            if !denied.is_empty() {
+                let body = format!(
+                    "AccessDenied on {}: preheat's role lacks these permissions; it holds and \
+                     will not scale in until they are granted\n",
+                    denied.join(", ")
+                );
+                respond(&mut stream, 503, "text/plain", &body).await
+            } else if ticks == 0 {
                 respond(&mut stream, 503, "text/plain", "starting: no tick yet\n").await
             } else if ok {
                 respond(&mut stream, 200, "text/plain", "ok\n").await
@@ -472,6 +643,11 @@ mod tests {
         assert!(text.contains("preheat_decided_tasks{service=\"whisper\"} 3"));
         assert!(text.contains("preheat_decisions_total{service=\"whisper\",reason=\"backlog\"} 1"));
         assert!(text.contains("preheat_ticks_total 1"));
+        let aged = encode_at(&guard, 7.5);
+        assert!(
+            aged.contains("preheat_last_good_observation_age_seconds{service=\"whisper\"} 7.5"),
+            "{aged}"
+        );
         assert!(text.contains("preheat_cost_usd_per_hour{service=\"whisper\"} 0.901"));
         drop(guard);
         o.on_decision(0, 1.0, &Observation::default(), &d);
@@ -479,6 +655,39 @@ mod tests {
             !healthy(&m.lock().unwrap()),
             "a failed read makes /healthz 503"
         );
+    }
+
+    /// Workers that never protect: in-flight stays above protected; the gauge shows it at
+    /// once and the warning comes once, after UNPROTECTED_WARN_AFTER_S, and re-arms when the
+    /// gap closes.
+    #[test]
+    fn in_flight_above_protected_is_a_gauge_then_one_warning() {
+        let mut g = ServiceGauges::default();
+        assert!(!note_unprotected(&mut g, Some(2), 0.0));
+        assert_eq!(g.unprotected_busy, Some(2));
+        assert!(!note_unprotected(
+            &mut g,
+            Some(1),
+            UNPROTECTED_WARN_AFTER_S - 1.0
+        ));
+        assert!(note_unprotected(&mut g, Some(1), UNPROTECTED_WARN_AFTER_S));
+        assert!(!note_unprotected(
+            &mut g,
+            Some(1),
+            2.0 * UNPROTECTED_WARN_AFTER_S
+        ));
+        assert!(!note_unprotected(&mut g, Some(0), 1000.0));
+        assert!(!note_unprotected(&mut g, Some(3), 1001.0));
+        assert!(note_unprotected(
+            &mut g,
+            Some(3),
+            1001.0 + UNPROTECTED_WARN_AFTER_S
+        ));
+        let m = Metrics {
+            services: vec![g],
+            ..Metrics::default()
+        };
+        assert!(encode(&m).contains("preheat_unprotected_busy_workers{service=\"\"} 3"));
     }
 
     #[test]

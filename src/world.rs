@@ -17,6 +17,9 @@ pub enum ApplyError {
     Throttled { api: String, message: String },
     #[error("{api} failed: {message}")]
     Failed { api: String, message: String },
+    /// The controller's role lacks the permission: reported as such, never retried as transient.
+    #[error("{api} denied: {message}")]
+    Denied { api: String, message: String },
 }
 
 pub trait World {

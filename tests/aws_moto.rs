@@ -346,6 +346,11 @@ fn http_get(addr: &str, path: &str) -> String {
 type Captured = Arc<Mutex<Vec<(String, String)>>>;
 
 fn capture_server() -> (String, Captured) {
+    capture_server_with(DESCRIBE_CP.to_string())
+}
+
+/// The capture server answering DescribeCapacityProviders with `describe`.
+fn capture_server_with(describe: String) -> (String, Captured) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = format!("http://{}", listener.local_addr().unwrap());
     let seen = Arc::new(Mutex::new(Vec::new()));
@@ -376,7 +381,7 @@ fn capture_server() -> (String, Captured) {
             let _ = reader.read_exact(&mut body);
             let body = String::from_utf8_lossy(&body).into_owned();
             let answer = if target.ends_with("describecapacityproviders") {
-                DESCRIBE_CP
+                describe.as_str()
             } else if target.ends_with("updatecapacityprovider") {
                 r#"{"capacityProvider":{"name":"gpu-mi","status":"ACTIVE"}}"#
             } else {
@@ -421,7 +426,7 @@ fn update_capacity_provider_resends_role_and_launch_template() {
     rt().block_on(async {
         let emu = Emulator::connect(&ep).await.unwrap();
         let clients: AwsClients = emu.clients.clone();
-        let state = preheat::aws::ecs::capacity_provider(
+        let state = preheat::aws::cp::capacity_provider(
             &clients.ecs,
             &clients.endpoint,
             "gpu-cluster",
@@ -430,6 +435,7 @@ fn update_capacity_provider_resends_role_and_launch_template() {
         .await
         .unwrap();
         assert_eq!(state.scale_in_after_s, Some(300));
+        assert!(state.unmodeled.is_empty(), "{:?}", state.unmodeled);
         let mut world = AwsWorld::new(clients, vec![cfg]);
         let set = |s| {
             vec![Action::SetScaleInAfter {
@@ -478,6 +484,8 @@ const PASS: u8 = 0;
 const REFUSE: u8 = 1;
 const THROTTLE: u8 = 2;
 const MALFORMED: u8 = 3;
+/// Answer ListTasks with AccessDeniedException and pass every other call through.
+const DENY_LIST_TASKS: u8 = 4;
 
 /// A 127.0.0.1 proxy in front of moto that can, on command, pass traffic through, drop every
 /// connection, answer every call with a throttling error, or answer 200 with a body that is not
@@ -517,6 +525,7 @@ fn proxy_one(mut client: TcpStream, upstream: &str, mode: u8) {
             let _ = up.join();
         }
         REFUSE => drop(client),
+        DENY_LIST_TASKS => deny_or_forward(client, upstream, ".listtasks"),
         _ => {
             // Read one request (headers, then Content-Length bytes) before answering.
             let mut reader = BufReader::new(client.try_clone().unwrap());
@@ -550,6 +559,51 @@ fn proxy_one(mut client: TcpStream, upstream: &str, mode: u8) {
             );
         }
     }
+}
+
+/// Reads one request; answers AccessDeniedException when its X-Amz-Target ends with `deny`,
+/// else forwards it to `upstream` (one request per connection: both sides are told to close).
+fn deny_or_forward(mut client: TcpStream, upstream: &str, deny: &str) {
+    let mut reader = BufReader::new(client.try_clone().unwrap());
+    let mut head = String::new();
+    let (mut len, mut target) = (0usize, String::new());
+    let mut line = String::new();
+    while reader.read_line(&mut line).is_ok_and(|n| n > 0) {
+        let l = line.trim().to_ascii_lowercase();
+        if l.is_empty() {
+            break;
+        }
+        if let Some(v) = l.strip_prefix("content-length:") {
+            len = v.trim().parse().unwrap_or(0);
+        }
+        if let Some(v) = l.strip_prefix("x-amz-target:") {
+            target = v.trim().to_string();
+        }
+        if !l.starts_with("connection:") {
+            head.push_str(&line);
+        }
+        line.clear();
+    }
+    let mut body = vec![0u8; len];
+    let _ = reader.read_exact(&mut body);
+    if target.ends_with(deny) {
+        let payload = r#"{"__type":"AccessDeniedException","message":"User: arn:aws:sts::123456789012:assumed-role/preheat/task is not authorized to perform: ecs:ListTasks on resource: *"}"#;
+        let _ = write!(
+            client,
+            "HTTP/1.1 400 Bad Request\r\nContent-Type: application/x-amz-json-1.1\r\n\
+             Content-Length: {}\r\nConnection: close\r\n\r\n{payload}",
+            payload.len()
+        );
+        return;
+    }
+    let Ok(mut server) = TcpStream::connect(upstream) else {
+        return;
+    };
+    let _ = server.write_all(head.as_bytes());
+    let _ = server.write_all(b"Connection: close\r\n\r\n");
+    let _ = server.write_all(&body);
+    let _ = std::io::copy(&mut server, &mut client);
+    let _ = client.shutdown(std::net::Shutdown::Both);
 }
 
 /// Starts `preheat run` against `ep` and returns the child, its metrics address and a channel
@@ -664,4 +718,273 @@ fn endpoint_faults_mid_run_hold_capacity_and_recover() {
     );
     let _ = child.kill();
     let _ = child.wait();
+}
+
+/// Issue #10: the read-modify-write of the capacity provider must not overwrite a change in
+/// progress, must not drop fields the SDK does not model (and must name them), and must read
+/// `scaleInAfter: null` as a value to replace, not as unknown.
+#[test]
+fn capacity_provider_write_only_when_complete_and_fully_modeled() {
+    let cases = [
+        (
+            DESCRIBE_CP.replace(
+                r#""status":"ACTIVE","#,
+                r#""status":"ACTIVE","updateStatus":"UPDATE_IN_PROGRESS","#,
+            ),
+            Some("UPDATE_IN_PROGRESS"),
+        ),
+        (
+            DESCRIBE_CP.replace(
+                r#""propagateTags""#,
+                r#""futureKnob":{"on":true},"propagateTags""#,
+            ),
+            Some("managedInstancesProvider.futureKnob"),
+        ),
+        (
+            DESCRIBE_CP
+                .replace(
+                    r#""status":"ACTIVE","#,
+                    r#""status":"ACTIVE","updateStatus":"UPDATE_COMPLETE","#,
+                )
+                .replace(r#""scaleInAfter":300"#, r#""scaleInAfter":null"#),
+            None,
+        ),
+    ];
+    for (describe, refused) in cases {
+        let (ep, seen) = capture_server_with(describe);
+        let yaml = config_yaml(
+            "gpu-cluster",
+            "whisper",
+            &format!("{ep}/1/q"),
+            "    capacity_provider: gpu-mi\n",
+        );
+        let cfg = service_config(&yaml);
+        let result = rt().block_on(async {
+            let emu = Emulator::connect(&ep).await.unwrap();
+            let mut world = AwsWorld::new(emu.clients.clone(), vec![cfg]);
+            let act = vec![Action::SetScaleInAfter {
+                seconds: 30,
+                reason: Reason::new(ReasonCode::ScaleInAfter, "test"),
+            }];
+            world.apply(0, &act, 0.0).await
+        });
+        let writes = seen
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(t, _)| t.ends_with("updatecapacityprovider"))
+            .count();
+        match refused {
+            Some(why) => {
+                let e = result.expect_err(why).to_string();
+                assert!(e.contains(why) && e.contains("not sent"), "{e}");
+                assert_eq!(writes, 0, "{why}: nothing may be written");
+            }
+            None => {
+                result.unwrap();
+                assert_eq!(writes, 1, "null scaleInAfter is replaced");
+            }
+        }
+    }
+}
+
+/// Issue #10: the shipped policy denied ListTasks and nothing said so. A start-up with a
+/// denied read stops and names the permission.
+#[test]
+fn start_up_names_a_denied_read_and_exits() {
+    let (cluster, service, q) = setup("denied-start", 0, 1);
+    let cfg = write_config(&cluster, &service, &q);
+    let (proxy, mode) = fault_proxy(&endpoint());
+    mode.store(DENY_LIST_TASKS, Ordering::SeqCst);
+    let out = run_once(&cfg, &proxy, &[]);
+    let err = stderr(&out);
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains("ecs:ListTasks was denied") && err.contains("grant the IAM action"),
+        "{err}"
+    );
+    assert_eq!(desired_now(&cluster, &service), 1, "nothing written");
+}
+
+/// Issue #10: AccessDenied mid-run is reported as such (log line, metric, /healthz), and the
+/// loop holds capacity and recovers when the permission comes back.
+#[test]
+fn access_denied_mid_run_is_reported_as_such() {
+    let (cluster, service, q) = setup("denied-run", 0, 2);
+    let yaml = config_yaml(&cluster, &service, &q, "").replace("tick: 15s", "tick: 1s");
+    let cfg = tmp(&format!("{service}.yaml"));
+    std::fs::write(&cfg, yaml).unwrap();
+    let (proxy, mode) = fault_proxy(&endpoint());
+    let (mut child, addr, rx) = spawn_run(&cfg, &proxy, &["--max-attempts", "1"]);
+    let h = wait_health(&addr, "HTTP/1.1 200", Duration::from_secs(30));
+    assert!(h.starts_with("HTTP/1.1 200"), "{h}");
+    let before = desired_now(&cluster, &service);
+
+    mode.store(DENY_LIST_TASKS, Ordering::SeqCst);
+    let h = wait_health(&addr, "HTTP/1.1 503", Duration::from_secs(30));
+    assert!(
+        h.starts_with("HTTP/1.1 503") && h.contains("AccessDenied on ecs:ListTasks"),
+        "{h}"
+    );
+    let metrics = http_get(&addr, "/metrics");
+    let denied = metrics
+        .lines()
+        .find(|l| l.starts_with("preheat_aws_access_denied_total{api=\"ecs:ListTasks\"}"))
+        .and_then(|l| l.split_whitespace().last())
+        .and_then(|v| v.parse::<f64>().ok());
+    assert!(denied.is_some_and(|n| n >= 1.0), "{metrics}");
+    assert_eq!(desired_now(&cluster, &service), before, "holds while blind");
+
+    mode.store(PASS, Ordering::SeqCst);
+    let h = wait_health(&addr, "HTTP/1.1 200", Duration::from_secs(60));
+    assert!(h.starts_with("HTTP/1.1 200"), "no recovery: {h}");
+    let logs: Vec<String> = rx.try_iter().collect();
+    assert!(
+        logs.iter()
+            .any(|l| l.contains("AccessDenied") && l.contains("ecs:ListTasks")),
+        "{}",
+        logs.join("\n")
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// The value of the first metric line starting with `prefix` on `addr`'s /metrics.
+fn metric(addr: &str, prefix: &str) -> Option<f64> {
+    http_get(addr, "/metrics")
+        .lines()
+        .find(|l| l.starts_with(prefix))
+        .and_then(|l| l.split_whitespace().last())
+        .and_then(|v| v.parse().ok())
+}
+
+/// Polls `cond` every 200 ms until it holds or `within` passes; returns whether it held.
+fn wait_for(within: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        if cond() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    cond()
+}
+
+/// Issue #10: two controllers on one service. Only the lease holder writes desiredCount; when
+/// it is killed (no clean release), the standby takes over once the lease has expired.
+#[test]
+fn one_writer_per_service_and_takeover_after_the_holder_dies() {
+    let (cluster, service, q) = setup("lease", 4, 0);
+    let table = unique("leases");
+    rt().block_on(async {
+        let emu = Emulator::connect(&endpoint()).await.unwrap();
+        emu.create_lease_table(&table).await.unwrap();
+    });
+    let lease_s = 4;
+    let yaml = config_yaml(&cluster, &service, &q, "").replace("tick: 15s", "tick: 1s")
+        + &format!("aws:\n  lease_table: {table}\n  lease_duration: {lease_s}s\n");
+    let cfg = tmp(&format!("{service}.yaml"));
+    std::fs::write(&cfg, yaml).unwrap();
+    let held = format!("preheat_lease_held{{service=\"{service}\"}}");
+    let writes = "preheat_aws_calls_total{api=\"ecs:UpdateService\"}";
+
+    let (mut a, a_addr, _a_logs) = spawn_run(&cfg, &endpoint(), &[]);
+    assert!(
+        wait_for(Duration::from_secs(30), || metric(&a_addr, &held)
+            == Some(1.0)),
+        "the first controller takes the lease"
+    );
+    let (mut b, b_addr, b_logs) = spawn_run(&cfg, &endpoint(), &[]);
+    assert!(
+        wait_for(Duration::from_secs(30), || {
+            metric(&b_addr, "preheat_ticks_total").is_some_and(|t| t >= 2.0)
+        }),
+        "the second controller runs"
+    );
+    assert_eq!(
+        metric(&b_addr, &held),
+        Some(0.0),
+        "only one holds the lease"
+    );
+
+    // Both want workers for the 4 waiting jobs; someone else keeps setting desired to 0.
+    for _ in 0..2 {
+        rt().block_on(async {
+            let emu = Emulator::connect(&endpoint()).await.unwrap();
+            emu.set_desired(&cluster, &service, 0).await.unwrap();
+        });
+        assert!(
+            wait_for(Duration::from_secs(30), || desired_now(&cluster, &service)
+                >= 1),
+            "the holder scales out"
+        );
+    }
+    assert!(metric(&a_addr, writes).is_some_and(|n| n >= 2.0));
+    assert_eq!(
+        metric(&b_addr, writes).unwrap_or(0.0),
+        0.0,
+        "the standby never writes"
+    );
+    let standby: Vec<String> = b_logs.try_iter().collect();
+    assert!(
+        standby.iter().any(|l| l.contains("standby")),
+        "the standby says what it leaves to the holder:\n{}",
+        standby.join("\n")
+    );
+
+    // The holder dies without releasing; the standby takes over after the lease expires.
+    let _ = a.kill();
+    let _ = a.wait();
+    let killed = Instant::now();
+    rt().block_on(async {
+        let emu = Emulator::connect(&endpoint()).await.unwrap();
+        emu.set_desired(&cluster, &service, 0).await.unwrap();
+    });
+    assert!(
+        wait_for(Duration::from_secs(60), || metric(&b_addr, &held)
+            == Some(1.0)),
+        "the standby takes the lease"
+    );
+    eprintln!(
+        "takeover {:.1} s after the kill (lease {lease_s} s, heartbeat every {:.1} s)",
+        killed.elapsed().as_secs_f64(),
+        f64::from(lease_s) / 3.0
+    );
+    assert!(
+        wait_for(Duration::from_secs(30), || desired_now(&cluster, &service)
+            >= 1),
+        "the new holder writes"
+    );
+    assert!(metric(&b_addr, writes).is_some_and(|n| n >= 1.0));
+    let _ = b.kill();
+    let _ = b.wait();
+}
+
+/// Issue #10: JSON log fields are numbers (no "Some(3)"), and `--emf` prints CloudWatch
+/// Embedded Metric Format lines on stdout.
+#[test]
+fn json_logs_are_numeric_and_emf_lines_are_metrics() {
+    let (cluster, service, q) = setup("emf", 3, 0);
+    let cfg = write_config(&cluster, &service, &q);
+    let out = run_once(&cfg, &endpoint(), &["--log-format", "json", "--emf"]);
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    let decision: serde_json::Value = err
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|v| v["fields"]["message"] == "decision")
+        .unwrap_or_else(|| panic!("no decision line:\n{err}"));
+    let f = &decision["fields"];
+    assert_eq!(f["visible"], 3, "{f}");
+    assert_eq!(f["desired"], 0, "{f}");
+    assert!(f["decided"].is_u64(), "{f}");
+    assert!(!err.contains("Some("), "{err}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let emf: serde_json::Value = stdout
+        .lines()
+        .find_map(|l| serde_json::from_str(l).ok())
+        .unwrap_or_else(|| panic!("no EMF line on stdout: {stdout}"));
+    assert_eq!(emf["Service"], service.as_str());
+    assert_eq!(emf["QueueVisible"], 3.0);
+    assert_eq!(emf["_aws"]["CloudWatchMetrics"][0]["Namespace"], "Preheat");
 }

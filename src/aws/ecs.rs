@@ -1,28 +1,32 @@
-//! ECS reads and writes for one service: counts, tasks, container instances, the capacity
-//! provider's `scaleInAfter`, task protection, and the two writes (`UpdateService`,
-//! `UpdateCapacityProvider`).
+//! ECS reads and writes for one service: counts, tasks (with task protection), container
+//! instances, and `UpdateService`. The capacity provider lives in `cp.rs`.
 //!
-//! Each function is one thin wrapper (at most two calls: list then describe, or read then
-//! write) that converts SDK shapes into small plain structs with units in their names. Paging
-//! is deliberately cut at one page (100 items): a tick must cost a fixed number of calls, and a
-//! GPU service with more than 100 tasks is beyond what preheat is built for. Deciding what the
-//! numbers mean is the core's job; rate-limiting capacity-provider writes is `AwsWorld`'s.
+//! Each function converts SDK shapes into small plain structs with units in their names. Lists
+//! are read to the end (`nextToken`) and described in batches of the API's limit (100 for
+//! DescribeTasks and DescribeContainerInstances, 10 for GetTaskProtection), up to `MAX_PAGES`
+//! pages: a read cut short is an error (the field stays unknown), never a short list that
+//! looks complete. Deciding what the numbers mean is the core's job.
 
-use super::{AwsError, classify};
+use super::{AwsError, call};
 use crate::core::model::ServiceCounts;
-use aws_sdk_ecs::types::{
-    ContainerInstanceStatus, InfrastructureOptimization, InstanceLaunchTemplate,
-    InstanceLaunchTemplateUpdate, ManagedInstancesProvider,
-    UpdateManagedInstancesProviderConfiguration,
-};
+use aws_sdk_ecs::types::{ContainerInstanceStatus, DesiredStatus};
 use std::collections::HashMap;
 
-/// One page: DescribeTasks and DescribeContainerInstances take at most 100 ARNs.
-const PAGE: i32 = 100;
+/// One page: ListTasks and ListContainerInstances return at most 100 ARNs per call, and
+/// DescribeTasks and DescribeContainerInstances take at most 100.
+const PAGE: usize = 100;
+
+/// GetTaskProtection batch (UpdateTaskProtection's limit is 10; reading in the same batches
+/// keeps one worker's protection call and preheat's read the same size).
+pub const PROTECTION_BATCH: usize = 10;
+
+/// Most pages one list read follows (1,000 items). A GPU service this large is far beyond what
+/// one controller is built for; past it the read counts as failed, not as complete.
+pub const MAX_PAGES: usize = 10;
 
 const CLUSTER_FIX: &str = "check services[].cluster (and the region)";
 
-fn missing_cluster(e: AwsError, cluster: &str) -> AwsError {
+pub(crate) fn missing_cluster(e: AwsError, cluster: &str) -> AwsError {
     e.not_found_if(&["ClusterNotFound"], "ECS cluster", cluster, CLUSTER_FIX)
 }
 
@@ -34,13 +38,13 @@ pub async fn service_counts(
     service: &str,
 ) -> Result<ServiceCounts, AwsError> {
     const API: &str = "ecs:DescribeServices";
-    let out = client
+    let req = client
         .describe_services()
         .cluster(cluster)
-        .services(service)
-        .send()
+        .services(service);
+    let out = call(API, endpoint, req.send())
         .await
-        .map_err(|e| missing_cluster(classify(API, endpoint, e), cluster))?;
+        .map_err(|e| missing_cluster(e, cluster))?;
     let not_found = |message: String| AwsError::NotFound {
         api: API,
         what: "ECS service",
@@ -80,49 +84,110 @@ pub struct EcsTask {
     pub container_instance_arn: Option<String>,
 }
 
-/// `ListTasks` + `DescribeTasks` of the service (first page only).
+/// A list read that ran past `MAX_PAGES`.
+fn truncated(api: &'static str, what: &str) -> AwsError {
+    AwsError::BadAnswer {
+        api,
+        message: format!(
+            "more than {} {what}: the read is cut short and left unknown (preheat never \
+             takes a partial list for the whole)",
+            MAX_PAGES * PAGE
+        ),
+    }
+}
+
+/// Every task ARN of the service with the given desired status, following `nextToken`.
+async fn list_task_arns(
+    client: &aws_sdk_ecs::Client,
+    endpoint: &str,
+    cluster: &str,
+    service: &str,
+    desired: DesiredStatus,
+) -> Result<Vec<String>, AwsError> {
+    const API: &str = "ecs:ListTasks";
+    let mut arns = Vec::new();
+    let mut token: Option<String> = None;
+    for _ in 0..MAX_PAGES {
+        let req = client
+            .list_tasks()
+            .cluster(cluster)
+            .service_name(service)
+            .desired_status(desired.clone())
+            .max_results(PAGE as i32)
+            .set_next_token(token.take());
+        let out = call(API, endpoint, req.send())
+            .await
+            .map_err(|e| missing_cluster(e, cluster))?;
+        arns.extend(out.task_arns().iter().cloned());
+        match out.next_token() {
+            Some(t) if !t.is_empty() => token = Some(t.to_string()),
+            _ => return Ok(arns),
+        }
+    }
+    Err(truncated(API, "tasks"))
+}
+
+/// The service's tasks: `ListTasks` for desired RUNNING and for desired STOPPED (tasks being
+/// stopped still hold their instance and may still hold a job), every page, then
+/// `DescribeTasks` in batches of 100. Tasks already STOPPED are dropped by the caller.
 pub async fn service_tasks(
     client: &aws_sdk_ecs::Client,
     endpoint: &str,
     cluster: &str,
     service: &str,
 ) -> Result<Vec<EcsTask>, AwsError> {
-    let list = client
-        .list_tasks()
-        .cluster(cluster)
-        .service_name(service)
-        .max_results(PAGE)
-        .send()
-        .await
-        .map_err(|e| missing_cluster(classify("ecs:ListTasks", endpoint, e), cluster))?;
-    let arns = list.task_arns();
-    if arns.is_empty() {
-        return Ok(Vec::new());
+    let mut arns =
+        list_task_arns(client, endpoint, cluster, service, DesiredStatus::Running).await?;
+    for a in list_task_arns(client, endpoint, cluster, service, DesiredStatus::Stopped).await? {
+        if !arns.contains(&a) {
+            arns.push(a);
+        }
     }
-    let out = client
-        .describe_tasks()
-        .cluster(cluster)
-        .set_tasks(Some(arns.to_vec()))
-        .send()
-        .await
-        .map_err(|e| missing_cluster(classify("ecs:DescribeTasks", endpoint, e), cluster))?;
-    // Keep only this service's tasks: the `group` is "service:NAME" (and some emulators ignore
-    // the serviceName filter of ListTasks).
     let group = format!("service:{service}");
-    Ok(out
-        .tasks()
-        .iter()
-        .filter(|t| t.group().is_none_or(|g| g == group))
-        .filter_map(|t| {
-            Some(EcsTask {
-                arn: t.task_arn()?.to_string(),
-                last_status: t.last_status().unwrap_or("").to_string(),
-                created_at_s: t.created_at().map(|d| d.as_secs_f64()),
-                started_at_s: t.started_at().map(|d| d.as_secs_f64()),
-                container_instance_arn: t.container_instance_arn().map(str::to_string),
-            })
-        })
-        .collect())
+    let mut tasks = Vec::with_capacity(arns.len());
+    for batch in arns.chunks(PAGE) {
+        let req = client
+            .describe_tasks()
+            .cluster(cluster)
+            .set_tasks(Some(batch.to_vec()));
+        let out = call("ecs:DescribeTasks", endpoint, req.send())
+            .await
+            .map_err(|e| missing_cluster(e, cluster))?;
+        // MISSING = the task was expunged between the list and the describe: it is gone. Any
+        // other failure leaves a task unknown, so the whole read is.
+        if let Some(f) = out
+            .failures()
+            .iter()
+            .find(|f| f.reason() != Some("MISSING"))
+        {
+            return Err(AwsError::BadAnswer {
+                api: "ecs:DescribeTasks",
+                message: format!(
+                    "{}: {} {}",
+                    f.arn().unwrap_or("?"),
+                    f.reason().unwrap_or("failure"),
+                    f.detail().unwrap_or("")
+                ),
+            });
+        }
+        // Keep only this service's tasks: the `group` is "service:NAME" (and some emulators
+        // ignore the serviceName filter of ListTasks).
+        tasks.extend(
+            out.tasks()
+                .iter()
+                .filter(|t| t.group().is_none_or(|g| g == group))
+                .filter_map(|t| {
+                    Some(EcsTask {
+                        arn: t.task_arn()?.to_string(),
+                        last_status: t.last_status().unwrap_or("").to_string(),
+                        created_at_s: t.created_at().map(|d| d.as_secs_f64()),
+                        started_at_s: t.started_at().map(|d| d.as_secs_f64()),
+                        container_instance_arn: t.container_instance_arn().map(str::to_string),
+                    })
+                }),
+        );
+    }
+    Ok(tasks)
 }
 
 /// One ACTIVE container instance of the cluster.
@@ -135,42 +200,48 @@ pub struct EcsInstance {
     pub pending_tasks: i32,
 }
 
-/// `ListContainerInstances` (ACTIVE) + `DescribeContainerInstances` (first page only).
+/// `ListContainerInstances` (ACTIVE, every page) + `DescribeContainerInstances` in batches.
 pub async fn container_instances(
     client: &aws_sdk_ecs::Client,
     endpoint: &str,
     cluster: &str,
 ) -> Result<Vec<EcsInstance>, AwsError> {
-    let list = client
-        .list_container_instances()
-        .cluster(cluster)
-        .status(ContainerInstanceStatus::Active)
-        .max_results(PAGE)
-        .send()
-        .await
-        .map_err(|e| {
-            missing_cluster(classify("ecs:ListContainerInstances", endpoint, e), cluster)
-        })?;
-    let arns = list.container_instance_arns();
-    if arns.is_empty() {
-        return Ok(Vec::new());
+    const LIST: &str = "ecs:ListContainerInstances";
+    let mut arns: Vec<String> = Vec::new();
+    let mut token: Option<String> = None;
+    let mut complete = false;
+    for _ in 0..MAX_PAGES {
+        let req = client
+            .list_container_instances()
+            .cluster(cluster)
+            .status(ContainerInstanceStatus::Active)
+            .max_results(PAGE as i32)
+            .set_next_token(token.take());
+        let out = call(LIST, endpoint, req.send())
+            .await
+            .map_err(|e| missing_cluster(e, cluster))?;
+        arns.extend(out.container_instance_arns().iter().cloned());
+        match out.next_token() {
+            Some(t) if !t.is_empty() => token = Some(t.to_string()),
+            _ => {
+                complete = true;
+                break;
+            }
+        }
     }
-    let out = client
-        .describe_container_instances()
-        .cluster(cluster)
-        .set_container_instances(Some(arns.to_vec()))
-        .send()
-        .await
-        .map_err(|e| {
-            missing_cluster(
-                classify("ecs:DescribeContainerInstances", endpoint, e),
-                cluster,
-            )
-        })?;
-    Ok(out
-        .container_instances()
-        .iter()
-        .filter_map(|i| {
+    if !complete {
+        return Err(truncated(LIST, "container instances"));
+    }
+    let mut instances = Vec::with_capacity(arns.len());
+    for batch in arns.chunks(PAGE) {
+        let req = client
+            .describe_container_instances()
+            .cluster(cluster)
+            .set_container_instances(Some(batch.to_vec()));
+        let out = call("ecs:DescribeContainerInstances", endpoint, req.send())
+            .await
+            .map_err(|e| missing_cluster(e, cluster))?;
+        instances.extend(out.container_instances().iter().filter_map(|i| {
             Some(EcsInstance {
                 arn: i.container_instance_arn()?.to_string(),
                 capacity_provider: i.capacity_provider_name().map(str::to_string),
@@ -178,142 +249,96 @@ pub async fn container_instances(
                 running_tasks: i.running_tasks_count(),
                 pending_tasks: i.pending_tasks_count(),
             })
-        })
-        .collect())
+        }));
+    }
+    Ok(instances)
 }
 
-/// `GetTaskProtection` for up to 10 tasks: ARN → protection enabled (the worker holds a job).
+/// `GetTaskProtection` in batches of 10: ARN → protection enabled (the worker holds a job).
+/// Tasks the answer lists as failures are left out (their state is unknown).
 pub async fn task_protection(
     client: &aws_sdk_ecs::Client,
     endpoint: &str,
     cluster: &str,
     task_arns: &[String],
 ) -> Result<HashMap<String, bool>, AwsError> {
-    let out = client
-        .get_task_protection()
-        .cluster(cluster)
-        .set_tasks(Some(task_arns.to_vec()))
-        .send()
-        .await
-        .map_err(|e| classify("ecs:GetTaskProtection", endpoint, e))?;
-    Ok(out
-        .protected_tasks()
-        .iter()
-        .filter_map(|p| Some((p.task_arn()?.to_string(), p.protection_enabled())))
-        .collect())
-}
-
-/// What preheat reads from an MI capacity provider.
-#[derive(Debug, Clone, PartialEq)]
-pub struct CapacityProviderState {
-    /// `infrastructureOptimization.scaleInAfter` in seconds; `None` = unset (ECS default).
-    pub scale_in_after_s: Option<i32>,
-    /// The whole MI configuration, to resend on update.
-    pub managed_instances: Option<ManagedInstancesProvider>,
-}
-
-/// `DescribeCapacityProviders` for one (cluster-scoped) MI capacity provider.
-pub async fn capacity_provider(
-    client: &aws_sdk_ecs::Client,
-    endpoint: &str,
-    cluster: &str,
-    name: &str,
-) -> Result<CapacityProviderState, AwsError> {
-    const API: &str = "ecs:DescribeCapacityProviders";
-    let out = client
-        .describe_capacity_providers()
-        .cluster(cluster)
-        .capacity_providers(name)
-        .send()
-        .await
-        .map_err(|e| missing_cluster(classify(API, endpoint, e), cluster))?;
-    let not_found = |message: String| AwsError::NotFound {
-        api: API,
-        what: "ECS capacity provider",
-        name: format!("{cluster}/{name}"),
-        message,
-        fix: "check services[].capacity_provider, or drop the key to leave scaleInAfter alone",
-    };
-    if let Some(f) = out.failures().first() {
-        return Err(not_found(f.reason().unwrap_or("failure").to_string()));
+    let mut map = HashMap::new();
+    for batch in task_arns.chunks(PROTECTION_BATCH) {
+        let req = client
+            .get_task_protection()
+            .cluster(cluster)
+            .set_tasks(Some(batch.to_vec()));
+        let out = call("ecs:GetTaskProtection", endpoint, req.send()).await?;
+        map.extend(
+            out.protected_tasks()
+                .iter()
+                .filter_map(|p| Some((p.task_arn()?.to_string(), p.protection_enabled()))),
+        );
     }
-    let Some(cp) = out.capacity_providers().first() else {
-        return Err(not_found("no capacity provider in the answer".into()));
-    };
-    let mi = cp.managed_instances_provider().cloned();
-    Ok(CapacityProviderState {
-        scale_in_after_s: mi
-            .as_ref()
-            .and_then(|m| m.infrastructure_optimization())
-            .and_then(|o| o.scale_in_after()),
-        managed_instances: mi,
-    })
+    Ok(map)
 }
 
-/// The update shape of a launch template: every field the update API accepts, copied from what
-/// was read. Create-only fields (capacity option type, FIPS) cannot be sent and are left out.
-fn launch_template_update(t: &InstanceLaunchTemplate) -> InstanceLaunchTemplateUpdate {
-    InstanceLaunchTemplateUpdate::builder()
-        .ec2_instance_profile_arn(t.ec2_instance_profile_arn())
-        .set_network_configuration(t.network_configuration().cloned())
-        .set_storage_configuration(t.storage_configuration().cloned())
-        .set_instance_metadata_tags_propagation(t.instance_metadata_tags_propagation())
-        .set_local_storage_configuration(t.local_storage_configuration().cloned())
-        .set_monitoring(t.monitoring().cloned())
-        .set_instance_requirements(t.instance_requirements().cloned())
-        .set_capacity_reservations(t.capacity_reservations().cloned())
-        .build()
-}
-
-/// Read-modify-write of `infrastructureOptimization.scaleInAfter`. An MI update must resend
-/// the infrastructure role and the whole launch template, so this reads the provider first and
-/// sends back everything it read with only `scaleInAfter` changed (2 calls).
-pub async fn update_scale_in_after(
+/// Start-up permission probes: one call of each task and instance read the loop makes, with a
+/// made-up task or instance id where the real list may be empty (an empty service never calls
+/// DescribeTasks, yet will once it has tasks). Only a denial is a problem here: a "not found"
+/// for the made-up id proves the call was allowed.
+pub async fn probe_reads(
     client: &aws_sdk_ecs::Client,
     endpoint: &str,
     cluster: &str,
-    name: &str,
-    seconds: i32,
-) -> Result<(), AwsError> {
-    const API: &str = "ecs:UpdateCapacityProvider";
-    let state = capacity_provider(client, endpoint, cluster, name).await?;
-    let bad = |message: &str| AwsError::BadAnswer {
-        api: "ecs:DescribeCapacityProviders",
-        message: format!("{cluster}/{name}: {message}; is it a Managed Instances provider?"),
+    service: &str,
+    protection: bool,
+) -> Vec<AwsError> {
+    const PROBE_ID: &str = "preheat-permission-probe";
+    let mut denied = Vec::new();
+    let mut keep = |r: Result<(), AwsError>| {
+        if let Err(e) = r
+            && e.is_access_denied()
+        {
+            denied.push(e);
+        }
     };
-    let mi = state
-        .managed_instances
-        .ok_or_else(|| bad("no managedInstancesProvider"))?;
-    let role = mi
-        .infrastructure_role_arn()
-        .ok_or_else(|| bad("no infrastructureRoleArn"))?;
-    let template = mi
-        .instance_launch_template()
-        .ok_or_else(|| bad("no instanceLaunchTemplate"))?;
-    let update = UpdateManagedInstancesProviderConfiguration::builder()
-        .infrastructure_role_arn(role)
-        .instance_launch_template(launch_template_update(template))
-        .set_propagate_tags(mi.propagate_tags().cloned())
-        .set_auto_repair_configuration(mi.auto_repair_configuration().cloned())
-        .infrastructure_optimization(
-            InfrastructureOptimization::builder()
-                .scale_in_after(seconds)
-                .build(),
-        )
-        .build()
-        .map_err(|e| AwsError::BadAnswer {
-            api: API,
-            message: format!("cannot build the update: {e}"),
-        })?;
-    client
-        .update_capacity_provider()
+    keep(
+        list_task_arns(client, endpoint, cluster, service, DesiredStatus::Running)
+            .await
+            .map(drop),
+    );
+    let req = client.describe_tasks().cluster(cluster).tasks(PROBE_ID);
+    keep(
+        call("ecs:DescribeTasks", endpoint, req.send())
+            .await
+            .map(drop),
+    );
+    if protection {
+        let req = client
+            .get_task_protection()
+            .cluster(cluster)
+            .tasks(PROBE_ID);
+        keep(
+            call("ecs:GetTaskProtection", endpoint, req.send())
+                .await
+                .map(drop),
+        );
+    }
+    let req = client
+        .list_container_instances()
         .cluster(cluster)
-        .name(name)
-        .managed_instances_provider(update)
-        .send()
-        .await
-        .map_err(|e| missing_cluster(classify(API, endpoint, e), cluster))?;
-    Ok(())
+        .max_results(1);
+    keep(
+        call("ecs:ListContainerInstances", endpoint, req.send())
+            .await
+            .map(drop),
+    );
+    let req = client
+        .describe_container_instances()
+        .cluster(cluster)
+        .container_instances(PROBE_ID);
+    keep(
+        call("ecs:DescribeContainerInstances", endpoint, req.send())
+            .await
+            .map(drop),
+    );
+    denied
 }
 
 /// `UpdateService(desiredCount)`; nothing else about the service is touched.
@@ -326,20 +351,18 @@ pub async fn update_desired(
 ) -> Result<(), AwsError> {
     const API: &str = "ecs:UpdateService";
     let desired = i32::try_from(desired).unwrap_or(i32::MAX);
-    client
+    let req = client
         .update_service()
         .cluster(cluster)
         .service(service)
-        .desired_count(desired)
-        .send()
-        .await
-        .map_err(|e| {
-            missing_cluster(classify(API, endpoint, e), cluster).not_found_if(
-                &["ServiceNotFound", "ServiceNotActive"],
-                "ECS service",
-                &format!("{cluster}/{service}"),
-                "check services[].service",
-            )
-        })?;
+        .desired_count(desired);
+    call(API, endpoint, req.send()).await.map_err(|e| {
+        missing_cluster(e, cluster).not_found_if(
+            &["ServiceNotFound", "ServiceNotActive"],
+            "ECS service",
+            &format!("{cluster}/{service}"),
+            "check services[].service",
+        )
+    })?;
     Ok(())
 }

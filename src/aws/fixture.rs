@@ -165,6 +165,53 @@ impl Emulator {
         Ok(super::ecs::service_counts(&self.clients.ecs, self.ep(), cluster, service).await?)
     }
 
+    /// Create the writer-lease table as the CloudFormation stack does (key `lease_key`).
+    pub async fn create_lease_table(&self, name: &str) -> Result<(), FixtureError> {
+        use aws_sdk_dynamodb::types::{
+            AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+        };
+        let bad = |e: aws_sdk_dynamodb::error::BuildError| AwsError::BadAnswer {
+            api: "dynamodb:CreateTable",
+            message: e.to_string(),
+        };
+        self.clients
+            .ddb
+            .create_table()
+            .table_name(name)
+            .billing_mode(BillingMode::PayPerRequest)
+            .attribute_definitions(
+                AttributeDefinition::builder()
+                    .attribute_name("lease_key")
+                    .attribute_type(ScalarAttributeType::S)
+                    .build()
+                    .map_err(bad)?,
+            )
+            .key_schema(
+                KeySchemaElement::builder()
+                    .attribute_name("lease_key")
+                    .key_type(KeyType::Hash)
+                    .build()
+                    .map_err(bad)?,
+            )
+            .send()
+            .await
+            .map_err(|e| classify("dynamodb:CreateTable", self.ep(), e))?;
+        Ok(())
+    }
+
+    /// Set the service's desired count directly (what another writer would do).
+    pub async fn set_desired(
+        &self,
+        cluster: &str,
+        service: &str,
+        desired: u32,
+    ) -> Result<(), FixtureError> {
+        Ok(
+            super::ecs::update_desired(&self.clients.ecs, self.ep(), cluster, service, desired)
+                .await?,
+        )
+    }
+
     /// Register an Application Auto Scaling target on the service (a second owner).
     pub async fn register_scalable_target(
         &self,

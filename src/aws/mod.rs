@@ -1,18 +1,25 @@
 //! The AWS edge: builds SDK clients from the standard aws-config chain, maps SDK failures to
-//! one `AwsError` enum, and implements `World` over SQS and ECS (`AwsWorld`).
+//! one `AwsError` enum (AccessDenied apart: it is never transient), counts every call per API
+//! (`stats.rs`, through `call`), and implements `World` over SQS and ECS (`AwsWorld`).
 //!
-//! Per service per tick it makes a small, fixed number of read calls (see `sqs.rs`, `ecs.rs`)
-//! and turns each failed read into a `None` field of the `Observation`; the core refuses to
-//! scale in on `None`. It writes only what the core decided (`UpdateService`, and the
-//! read-modify-write `UpdateCapacityProvider`), at most one capacity-provider write per second.
-//! It decides nothing itself, does not log decisions (the loop's observer does) and does not
-//! retry beyond the SDK's retry policy: the reconcile loop owns back-off between ticks.
-//! Dry-run is not here either: `world::DryRun` wraps this world and drops the writes.
+//! Per service per tick it reads the queue, the service, every page of its tasks (with their
+//! protection), the cluster's instances and the capacity provider (see `sqs.rs`, `ecs.rs`,
+//! `cp.rs`), and turns each failed or cut-short read into a `None` field of the `Observation`;
+//! the core refuses to scale in on `None`. At start-up it calls each of those reads once and
+//! reports every missing resource or permission. It writes only what the core decided
+//! (`UpdateService`, and the read-modify-write `UpdateCapacityProvider`), at most one
+//! capacity-provider write per second. It decides nothing itself, does not log decisions (the
+//! loop's observer does) and does not retry beyond the SDK's retry policy: the reconcile loop
+//! owns back-off between ticks. Dry-run and the writer lease are decorators around this world
+//! (`world::DryRun`, `lease::Leased`) that drop writes.
 
 pub mod aas;
+pub mod cp;
 pub mod ecs;
 pub mod fixture;
+pub mod lease;
 pub mod sqs;
+pub mod stats;
 
 use crate::core::config::ServiceConfig;
 use crate::core::model::{Action, InstanceCounts, Observation, TaskInfo, TaskPhase};
@@ -53,6 +60,16 @@ pub enum AwsError {
         message: String,
         fix: &'static str,
     },
+    /// The role preheat runs as lacks a permission. Not transient: waiting does not grant it.
+    #[error(
+        "{api} was denied ({code}: {message}); grant the IAM action {api} to preheat's role \
+         (see the IAM table in README.md and deploy/preheat.cfn.yaml)"
+    )]
+    AccessDenied {
+        api: &'static str,
+        code: String,
+        message: String,
+    },
     #[error("{api} was refused: {code}: {message}")]
     Refused {
         api: &'static str,
@@ -61,6 +78,9 @@ pub enum AwsError {
     },
     #[error("{api} answered something preheat cannot use: {message}")]
     BadAnswer { api: &'static str, message: String },
+    /// preheat chose not to send a write (it would be unsafe now); nothing was called.
+    #[error("{api} not sent: {message}")]
+    NotSent { api: &'static str, message: String },
 }
 
 impl AwsError {
@@ -72,9 +92,28 @@ impl AwsError {
         )
     }
 
+    pub fn is_access_denied(&self) -> bool {
+        matches!(self, AwsError::AccessDenied { .. })
+    }
+
+    /// The API (IAM action name) the error came from.
+    pub fn api(&self) -> &'static str {
+        match self {
+            AwsError::Unreachable { api, .. }
+            | AwsError::Throttled { api, .. }
+            | AwsError::NotFound { api, .. }
+            | AwsError::AccessDenied { api, .. }
+            | AwsError::Refused { api, .. }
+            | AwsError::NotSent { api, .. }
+            | AwsError::BadAnswer { api, .. } => api,
+        }
+    }
+
     fn code(&self) -> Option<&str> {
         match self {
-            AwsError::Throttled { code, .. } | AwsError::Refused { code, .. } => Some(code),
+            AwsError::Throttled { code, .. }
+            | AwsError::Refused { code, .. }
+            | AwsError::AccessDenied { code, .. } => Some(code),
             _ => None,
         }
     }
@@ -83,8 +122,10 @@ impl AwsError {
         match self {
             AwsError::Throttled { message, .. }
             | AwsError::Refused { message, .. }
+            | AwsError::AccessDenied { message, .. }
             | AwsError::Unreachable { message, .. }
             | AwsError::BadAnswer { message, .. }
+            | AwsError::NotSent { message, .. }
             | AwsError::NotFound { message, .. } => message.clone(),
         }
     }
@@ -119,14 +160,13 @@ impl AwsError {
 
 impl From<AwsError> for ApplyError {
     fn from(e: AwsError) -> Self {
-        let api = match &e {
-            AwsError::Unreachable { api, .. }
-            | AwsError::Throttled { api, .. }
-            | AwsError::NotFound { api, .. }
-            | AwsError::Refused { api, .. }
-            | AwsError::BadAnswer { api, .. } => (*api).to_string(),
-        };
-        if e.is_transient() {
+        let api = e.api().to_string();
+        if e.is_access_denied() {
+            ApplyError::Denied {
+                api,
+                message: e.to_string(),
+            }
+        } else if e.is_transient() {
             ApplyError::Throttled {
                 api,
                 message: e.to_string(),
@@ -179,7 +219,12 @@ where
                 || code == "RequestLimitExceeded"
                 || status == 429
                 || status >= 500;
-            if throttled {
+            // ECS and SQS's JSON protocol say AccessDeniedException, SQS's query protocol
+            // AccessDenied; EC2-style APIs UnauthorizedOperation.
+            let denied = code.starts_with("AccessDenied") || code.starts_with("Unauthorized");
+            if denied {
+                AwsError::AccessDenied { api, code, message }
+            } else if throttled {
                 AwsError::Throttled {
                     api,
                     code,
@@ -213,6 +258,27 @@ where
             message: DisplayErrorContext(&err).to_string(),
         },
     }
+}
+
+/// Await one SDK call, map its failure to `AwsError` and count it (`stats`). Every call of the
+/// AWS edge goes through here, so the per-API counters see them all.
+pub(crate) async fn call<T, E>(
+    api: &'static str,
+    endpoint: &str,
+    send: impl std::future::Future<Output = Result<T, SdkError<E, HttpResponse>>>,
+) -> Result<T, AwsError>
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    let r = send.await.map_err(|e| classify(api, endpoint, e));
+    let outcome = match &r {
+        Ok(_) => stats::Outcome::Ok,
+        Err(e) if e.is_access_denied() => stats::Outcome::Denied,
+        Err(e) if e.is_transient() => stats::Outcome::Throttled,
+        Err(_) => stats::Outcome::Failed,
+    };
+    stats::record(api, outcome);
+    r
 }
 
 /// Where the SDK clients send their calls and how hard they retry.
@@ -267,6 +333,8 @@ pub struct AwsClients {
     pub sqs: aws_sdk_sqs::Client,
     pub ecs: aws_sdk_ecs::Client,
     pub aas: aws_sdk_applicationautoscaling::Client,
+    /// The writer lease table (`lease.rs`).
+    pub ddb: aws_sdk_dynamodb::Client,
     /// The endpoint override, or "AWS in REGION" (for messages only).
     pub endpoint: String,
 }
@@ -282,6 +350,7 @@ impl AwsClients {
             sqs: aws_sdk_sqs::Client::new(cfg),
             ecs: aws_sdk_ecs::Client::new(cfg),
             aas: aws_sdk_applicationautoscaling::Client::new(cfg),
+            ddb: aws_sdk_dynamodb::Client::new(cfg),
             endpoint,
         }
     }
@@ -354,10 +423,23 @@ impl AwsWorld {
                 errors.push(e);
             }
             if let Some(cp) = &s.capacity_provider
-                && let Err(e) = ecs::capacity_provider(&c.ecs, &c.endpoint, &s.cluster, cp).await
+                && let Err(e) = cp::capacity_provider(&c.ecs, &c.endpoint, &s.cluster, cp).await
             {
                 errors.push(e);
             }
+            // Every other read a tick makes, once, so that a missing permission stops the
+            // start-up with its name instead of failing every tick (issue #10: ListTasks was
+            // denied by the shipped policy and nothing said so).
+            errors.extend(
+                ecs::probe_reads(
+                    &c.ecs,
+                    &c.endpoint,
+                    &s.cluster,
+                    &s.service,
+                    s.worker_protection,
+                )
+                .await,
+            );
         }
         errors
     }
@@ -374,7 +456,7 @@ impl AwsWorld {
         }
         self.limiter.wait_turn().await;
         let c = &self.clients;
-        ecs::update_scale_in_after(&c.ecs, &c.endpoint, &s.cluster, &cp, seconds).await?;
+        cp::update_scale_in_after(&c.ecs, &c.endpoint, &s.cluster, &cp, seconds).await?;
         self.scale_in_after[i] = Some(seconds);
         Ok(())
     }
@@ -438,7 +520,10 @@ fn task_infos(
                 created_at_s: created,
                 started_at_s: t.started_at_s,
                 cold,
-                busy: protected.and_then(|p| p.get(&t.arn).copied()),
+                busy: protected.and_then(|p| match phase {
+                    TaskPhase::Running => p.get(&t.arn).copied(),
+                    _ => Some(false),
+                }),
                 idle_since_s: None,
             })
         })
@@ -459,10 +544,6 @@ fn instance_counts(instances: &[ecs::EcsInstance], cp: Option<&str>) -> Instance
     }
     c
 }
-
-/// Most tasks one GetTaskProtection call covers; above it preheat does not read protection
-/// (the core then counts busy workers from in-flight messages).
-const PROTECTION_BATCH: usize = 10;
 
 impl World for AwsWorld {
     fn services(&self) -> usize {
@@ -492,20 +573,27 @@ impl World for AwsWorld {
                     Ok(v) => Some(v),
                     Err(e) => {
                         tracing::warn!(service = name, read = "instances", error = %e,
-                            "read failed; field left unknown");
+                            denied = e.is_access_denied(), "read failed; field left unknown");
                         None
                     }
                 }
             },
             async {
                 match &s.capacity_provider {
-                    Some(cp) => Some(ecs::capacity_provider(&c.ecs, ep, &s.cluster, cp).await),
+                    Some(cp) => Some(cp::capacity_provider(&c.ecs, ep, &s.cluster, cp).await),
                     None => None,
                 }
             },
         );
         let log = |what: &str, e: &AwsError| {
-            tracing::warn!(service = %s.name, read = what, error = %e, "read failed; field left unknown");
+            if e.is_access_denied() {
+                // Not transient: say so loudly, every time, until the role is fixed.
+                tracing::error!(service = %s.name, read = what, api = e.api(), error = %e,
+                    "AccessDenied: read failed; field left unknown");
+            } else {
+                tracing::warn!(service = %s.name, read = what, error = %e,
+                    "read failed; field left unknown");
+            }
         };
         if let Err(e) = &queue {
             log("queue", e);
@@ -518,8 +606,9 @@ impl World for AwsWorld {
         }
         let scale_in_after_s = match cp {
             Some(Ok(cp)) => {
-                self.scale_in_after[i] = cp.scale_in_after_s;
-                cp.scale_in_after_s
+                let v = cp.observed_scale_in_after_s();
+                self.scale_in_after[i] = Some(v);
+                Some(v)
             }
             Some(Err(e)) => {
                 log("capacity provider", &e);
@@ -527,13 +616,23 @@ impl World for AwsWorld {
             }
             None => None,
         };
+        // Only RUNNING tasks can hold a job; the others are read as unprotected.
         let protected = match &tasks {
-            Ok(t) if s.worker_protection && !t.is_empty() && t.len() <= PROTECTION_BATCH => {
-                let arns: Vec<String> = t.iter().map(|t| t.arn.clone()).collect();
+            Ok(t) if s.worker_protection => {
+                let arns: Vec<String> = t
+                    .iter()
+                    .filter(|t| t.last_status == "RUNNING")
+                    .map(|t| t.arn.clone())
+                    .collect();
                 match ecs::task_protection(&c.ecs, ep, &s.cluster, &arns).await {
                     Ok(p) => Some(p),
                     Err(e) => {
-                        tracing::debug!(service = %s.name, error = %e, "task protection unknown");
+                        if e.is_access_denied() {
+                            log("task protection", &e);
+                        } else {
+                            tracing::debug!(service = %s.name, error = %e,
+                                "task protection unknown");
+                        }
                         None
                     }
                 }

@@ -32,7 +32,8 @@ pub(crate) struct ChaosArgs {
     #[arg(long, default_value = "preheat")]
     policy: String,
     /// Fault classes to cycle through, comma-separated: api-errors, throttling, stale-sqs,
-    /// capacity, spot, failed-starts, restarts, all (default: every one).
+    /// capacity, spot, failed-starts, restarts, late-protection, no-protection, all (default:
+    /// every one).
     #[arg(long, value_delimiter = ',')]
     classes: Vec<String>,
     /// Hourly budget cap for every run, as a share of max_tasks at full price (so the budget

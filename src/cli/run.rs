@@ -45,6 +45,13 @@ pub(crate) struct RunArgs {
     /// Attempts per AWS call, including the first (SDK standard retry with back-off).
     #[arg(long, default_value_t = 3)]
     max_attempts: u32,
+    /// DynamoDB table of writer leases (one per service); overrides aws.lease_table.
+    #[arg(long, env = "PREHEAT_LEASE_TABLE")]
+    lease_table: Option<String>,
+    /// Print CloudWatch Embedded Metric Format lines on stdout (metrics from the awslogs
+    /// driver with no scraper).
+    #[arg(long, env = "PREHEAT_EMF")]
+    emf: bool,
 }
 
 pub(crate) fn init_logging(format: LogFormat) {
@@ -105,7 +112,11 @@ pub(crate) fn cmd_run(a: RunArgs) -> Result<()> {
     rt.block_on(run_async(cfg, a, listen))
 }
 
-pub(crate) async fn run_async(cfg: Config, a: RunArgs, listen: std::net::SocketAddr) -> Result<()> {
+pub(crate) async fn run_async(
+    mut cfg: Config,
+    a: RunArgs,
+    listen: std::net::SocketAddr,
+) -> Result<()> {
     use preheat::aws::{AwsClients, AwsOptions, AwsWorld, aas, load_sdk_config};
     use preheat::clock::{RealClock, Shutdown};
     use preheat::core::decide::Preheat;
@@ -113,6 +124,9 @@ pub(crate) async fn run_async(cfg: Config, a: RunArgs, listen: std::net::SocketA
     use preheat::telemetry::{self, Instrumented, TelemetryObserver};
     use preheat::world::DryRun;
 
+    if let Some(t) = &a.lease_table {
+        cfg.aws.lease_table = Some(t.clone());
+    }
     let opts = AwsOptions {
         region: a.region.clone().or(cfg.aws.region.clone()),
         endpoint_url: a.endpoint_url.clone().or(cfg.aws.endpoint_url.clone()),
@@ -192,6 +206,49 @@ pub(crate) async fn run_async(cfg: Config, a: RunArgs, listen: std::net::SocketA
     }
 
     let metrics = telemetry::new_metrics(&cfg.services, a.dry_run);
+    // One writer per service: take the leases before the first tick (a dry run writes nothing
+    // and must not take the lease from the controller that does).
+    let leases = match (&cfg.aws.lease_table, a.dry_run) {
+        (Some(table), false) => {
+            use preheat::aws::lease::{self, Lease, LeaseState};
+            let holder = lease::holder_id();
+            let leases: Vec<Lease> = cfg
+                .services
+                .iter()
+                .map(|s| {
+                    Lease::new(
+                        clients.ddb.clone(),
+                        &clients.endpoint,
+                        table,
+                        &s.cluster,
+                        &s.service,
+                        &holder,
+                        cfg.aws.lease_duration_s,
+                    )
+                })
+                .collect();
+            let state = LeaseState::new(leases.len(), cfg.aws.lease_duration_s);
+            lease::acquire_all(&leases, &state, &metrics)
+                .await
+                .map_err(|e| anyhow::anyhow!("writer lease (aws.lease_table): {e}"))?;
+            let heartbeat = tokio::spawn(lease::keep_leases(
+                leases.clone(),
+                state.clone(),
+                metrics.clone(),
+                std::future::pending(),
+            ));
+            Some((leases, state, heartbeat))
+        }
+        (None, false) => {
+            tracing::warn!(
+                "no aws.lease_table in the config: preheat cannot tell if a second controller \
+                 (its own next deployment, or `preheat run` from a laptop) writes the same \
+                 service; set aws.lease_table (deploy/preheat.cfn.yaml creates the table)"
+            );
+            None
+        }
+        (_, true) => None,
+    };
     let mut policies: Vec<Box<dyn Policy + Send>> = cfg
         .services
         .iter()
@@ -204,6 +261,15 @@ pub(crate) async fn run_async(cfg: Config, a: RunArgs, listen: std::net::SocketA
             )) as Box<dyn Policy + Send>
         })
         .collect();
+    // Re-check for a second owner while running (not when sharing was asked for).
+    if !a.once && !a.share_with_aas {
+        tokio::spawn(aas::watch_owners(
+            clients.clone(),
+            cfg.services.clone(),
+            metrics.clone(),
+            aas::RECHECK_EVERY,
+        ));
+    }
     let shutdown = Shutdown::listen().context("cannot listen for SIGTERM")?;
     if !a.once {
         let listener = tokio::net::TcpListener::bind(listen)
@@ -219,14 +285,20 @@ pub(crate) async fn run_async(cfg: Config, a: RunArgs, listen: std::net::SocketA
         }));
     }
 
-    let mut observer = TelemetryObserver::new(metrics.clone(), cfg.services.clone());
+    let mut observer =
+        TelemetryObserver::new(metrics.clone(), cfg.services.clone()).with_emf(a.emf);
     let mut clock = RealClock::new(shutdown.clone());
     let max_ticks = a.once.then_some(1);
     let names: Vec<String> = cfg.services.iter().map(|s| s.name.clone()).collect();
     let dry_run = a.dry_run;
+    let lease_state = leases.as_ref().map(|(_, s, _)| s.clone());
     let run_loop = async {
         if dry_run {
             let mut w = DryRun::new(world, names);
+            preheat::reconcile::run(&mut w, &mut clock, &mut policies, &mut observer, max_ticks)
+                .await
+        } else if let Some(state) = lease_state {
+            let mut w = preheat::aws::lease::Leased::new(world, state, names);
             preheat::reconcile::run(&mut w, &mut clock, &mut policies, &mut observer, max_ticks)
                 .await
         } else {
@@ -245,6 +317,12 @@ pub(crate) async fn run_async(cfg: Config, a: RunArgs, listen: std::net::SocketA
         s = run_loop => Some(s),
         _ = grace => None,
     };
+    // Hand the leases over at once rather than after they expire.
+    if let Some((leases, state, heartbeat)) = leases {
+        heartbeat.abort();
+        let release = preheat::aws::lease::release_all(&leases, &state);
+        let _ = tokio::time::timeout(Duration::from_secs(3), release).await;
+    }
     let Some(stats) = stats else {
         tracing::warn!("the tick in progress did not end within 5 s of shutdown; stopped anyway");
         return Ok(());

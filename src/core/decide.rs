@@ -10,6 +10,7 @@
 
 use crate::core::config::{ServiceConfig, fmt_s};
 use crate::core::forecast::{ArrivalForecaster, ServiceTimeLearner};
+use crate::core::guards::{GUARDS, GuardInput, Guarded};
 use crate::core::lag::LagLearner;
 use crate::core::model::{
     Action, Counters, Decision, Observation, Policy, QueueDepth, Reason, ReasonCode,
@@ -346,7 +347,7 @@ pub fn decide(
     };
     let held = sz.raw.max(peak.min(running)).max(found);
 
-    let mut target = held;
+    let target = held;
     let mut code = if sz.backlog_tasks > 0 && sz.busy + sz.backlog_tasks >= sz.forecast_tasks {
         ReasonCode::Backlog
     } else {
@@ -355,46 +356,26 @@ pub fn decide(
     if held > sz.raw {
         code = ReasonCode::KeepWarm;
     }
-    let mut notes: Vec<String> = Vec::new();
-    let floor = cfg.floor_at(now_s);
-    if target < floor {
-        target = floor;
-        code = ReasonCode::Bounds;
-        notes.push(format!("floor {floor}"));
+    let mut g = Guarded {
+        target,
+        code,
+        notes: Vec::new(),
+    };
+    let input = GuardInput {
+        cfg,
+        obs,
+        now_s,
+        current,
+        busy,
+    };
+    for (_, guard) in GUARDS {
+        guard(&input, &mut g);
     }
-    if target > cfg.max_tasks {
-        target = cfg.max_tasks;
-        code = ReasonCode::Bounds;
-        notes.push(format!("max_tasks {}", cfg.max_tasks));
-    }
-    if target < busy {
-        target = busy.min(cfg.max_tasks);
-        code = ReasonCode::BusyFloor;
-        notes.push(format!("{busy} workers hold a job"));
-    }
-    if let Some(cur) = current {
-        let lo = cur.saturating_sub(cfg.max_step);
-        let hi = cur.saturating_add(cfg.max_step);
-        if target < lo || target > hi {
-            target = target.clamp(lo, hi);
-            notes.push(format!("max_step {}", cfg.max_step));
-        }
-        if target < cur && !obs.complete_for_scale_in() {
-            target = cur.min(cfg.max_tasks);
-            code = ReasonCode::MissingData;
-            notes.push("service counts unreadable: no scale-in".to_string());
-        }
-    }
-    // The budget is the hard cap: it wins over the step limit and over holding.
-    if let Some(budget) = cfg.budget_per_hour_usd {
-        let per_task_h = cfg.price.per_hour_usd() / f64::from(cfg.tasks_per_instance.max(1));
-        let cap = (budget / per_task_h).floor() as u32;
-        if target > cap {
-            target = cap;
-            code = ReasonCode::Budget;
-            notes.push(format!("budget {budget} $/h pays for {cap} tasks"));
-        }
-    }
+    let Guarded {
+        target,
+        code,
+        notes,
+    } = g;
     if current.is_none() && !obs.complete_for_scale_in() {
         // Nothing known about the service: never write a number that could be a scale-in.
         return Decision {
@@ -738,6 +719,66 @@ mod tests {
         );
         let d = decide(&c, 15.0, &mut st, &obs(0, 0, 0, 0, 0), 15.0);
         assert!(d.actions.is_empty());
+    }
+
+    fn busy_tasks(n: usize) -> Vec<TaskInfo> {
+        (0..n)
+            .map(|i| TaskInfo {
+                id: i as u64,
+                phase: TaskPhase::Running,
+                created_at_s: 0.0,
+                started_at_s: Some(1.0),
+                cold: Some(false),
+                busy: Some(true),
+                idle_since_s: None,
+            })
+            .collect()
+    }
+
+    /// Regression (issue #10): max_tasks ran after the missing-data hold, so a desired count
+    /// above the cap was lowered to it on a tick whose task read had failed.
+    #[test]
+    fn max_tasks_never_scales_in_on_missing_data() {
+        let mut c = cfg();
+        c.max_tasks = 5;
+        let mut st = CoreState::new(&c);
+        let o = obs(0, 3, 10, 0, 0); // tasks: None = the task read failed
+        for i in 0..20 {
+            let d = decide(&c, 15.0, &mut st, &o, i as f64 * 15.0);
+            assert_eq!(desired_of(&d), None, "{}", d.why);
+        }
+        // With every read in, the cap applies, never below the 3 busy workers.
+        let mut o = o;
+        o.tasks = Some(busy_tasks(3));
+        let d = decide(&c, 15.0, &mut st, &o, 400.0);
+        let n = desired_of(&d).expect("a scale-in to the cap");
+        assert!((3..=5).contains(&n), "{}", d.why);
+    }
+
+    /// Regression (issue #10): the budget cap ran last, after the missing-data hold and the busy
+    /// floor, so it scaled in on incomplete data and below busy workers.
+    #[test]
+    fn budget_never_scales_in_on_missing_data_or_below_busy() {
+        let mut c = cfg();
+        let per_task_h = c.price.per_hour_usd() / f64::from(c.tasks_per_instance.max(1));
+        c.budget_per_hour_usd = Some(3.5 * per_task_h); // pays for 3 tasks
+        let mut st = CoreState::new(&c);
+        // Incomplete observation, desired 10: hold.
+        let d = decide(&c, 15.0, &mut st, &obs(0, 0, 10, 0, 0), 0.0);
+        assert_eq!(desired_of(&d), None, "{}", d.why);
+        assert_eq!(d.why.code, ReasonCode::MissingData, "{}", d.why);
+        // Complete observation, 6 workers busy: the budget may not stop them.
+        let mut st = CoreState::new(&c);
+        let mut o = obs(0, 6, 6, 0, 0);
+        o.tasks = Some(busy_tasks(6));
+        let d = decide(&c, 15.0, &mut st, &o, 0.0);
+        assert!(desired_of(&d).is_none_or(|n| n >= 6), "{}", d.why);
+        // 8 running, 6 busy: the budget scales in, to the busy count and no further.
+        let mut o = obs(0, 6, 8, 0, 0);
+        o.tasks = Some(busy_tasks(6));
+        let d = decide(&c, 15.0, &mut st, &o, 15.0);
+        assert_eq!(desired_of(&d), Some(6), "{}", d.why);
+        assert_eq!(d.why.code, ReasonCode::BusyFloor, "{}", d.why);
     }
 
     proptest! {

@@ -91,15 +91,36 @@ pub struct Observation {
 }
 
 impl Observation {
-    /// Tasks holding a job, from the per-task view if there is one, else from in-flight messages.
-    pub fn busy_tasks(&self, jobs_per_task: u32) -> Option<u32> {
-        if let Some(tasks) = &self.tasks
-            && tasks.iter().all(|t| t.busy.is_some())
-        {
-            return Some(tasks.iter().filter(|t| t.busy == Some(true)).count() as u32);
+    /// Tasks protected from scale-in (the worker said it holds a job), when every task's
+    /// protection state is known. An empty task list is zero protected tasks, not "unknown".
+    pub fn protected_tasks(&self) -> Option<u32> {
+        let tasks = self.tasks.as_ref()?;
+        if tasks.iter().any(|t| t.busy.is_none()) {
+            return None;
         }
-        self.queue
-            .map(|q| q.in_flight.div_ceil(u64::from(jobs_per_task.max(1))) as u32)
+        Some(tasks.iter().filter(|t| t.busy == Some(true)).count() as u32)
+    }
+
+    /// Workers the in-flight messages keep busy: ceil(in-flight ÷ jobs per task).
+    pub fn in_flight_tasks(&self, jobs_per_task: u32) -> Option<u32> {
+        self.queue.map(|q| {
+            let n = q.in_flight.div_ceil(u64::from(jobs_per_task.max(1)));
+            u32::try_from(n).unwrap_or(u32::MAX)
+        })
+    }
+
+    /// The busy floor: max(protected tasks, ceil(in-flight messages ÷ jobs per task)).
+    ///
+    /// Protection alone undercounts: a worker that never protects, or one between
+    /// ReceiveMessage and its protection call, holds a message but looks idle, and ECS stops
+    /// unprotected tasks on a scale-in. In-flight alone undercounts too (SQS counts are
+    /// approximate and lag). So the floor takes whichever is higher. `None` only when neither
+    /// could be read.
+    pub fn busy_tasks(&self, jobs_per_task: u32) -> Option<u32> {
+        match (self.protected_tasks(), self.in_flight_tasks(jobs_per_task)) {
+            (Some(p), Some(f)) => Some(p.max(f)),
+            (p, f) => p.or(f),
+        }
     }
 
     /// True when every read a scale-in depends on succeeded: the queue (demand), the service
@@ -228,6 +249,55 @@ mod tests {
             instances: Some(InstanceCounts::default()),
             scale_in_after_s: Some(60),
         }
+    }
+
+    fn task(busy: Option<bool>) -> TaskInfo {
+        TaskInfo {
+            id: 0,
+            phase: TaskPhase::Running,
+            created_at_s: 0.0,
+            started_at_s: Some(1.0),
+            cold: None,
+            busy,
+            idle_since_s: None,
+        }
+    }
+
+    /// Regression (issue #10): once every task had a protection state, the floor counted only
+    /// protected tasks, so workers that never protect (or have not yet) looked idle and a
+    /// scale-in stopped them. An empty task list made the floor 0 whatever was in flight.
+    #[test]
+    fn busy_floor_is_the_higher_of_protected_and_in_flight() {
+        let mut o = full();
+        o.queue = Some(QueueDepth {
+            visible: 0,
+            in_flight: 5,
+            delayed: 0,
+        });
+        // Empty task list: in-flight still counts.
+        assert_eq!(o.busy_tasks(1), Some(5));
+        assert_eq!(o.busy_tasks(2), Some(3), "ceil(5 / 2)");
+        // Every task has a state but only one is protected: the four others hold messages.
+        o.tasks = Some(vec![
+            task(Some(true)),
+            task(Some(false)),
+            task(Some(false)),
+            task(Some(false)),
+            task(Some(false)),
+        ]);
+        assert_eq!(o.protected_tasks(), Some(1));
+        assert_eq!(o.busy_tasks(1), Some(5));
+        // More protected than in flight (SQS counts lag): protection wins.
+        o.queue = Some(QueueDepth::default());
+        o.tasks = Some(vec![task(Some(true)), task(Some(true))]);
+        assert_eq!(o.busy_tasks(1), Some(2));
+        // Protection unknown for one task: in-flight alone.
+        o.tasks = Some(vec![task(Some(true)), task(None)]);
+        assert_eq!(o.protected_tasks(), None);
+        assert_eq!(o.busy_tasks(1), Some(0));
+        // Nothing readable: unknown.
+        o.queue = None;
+        assert_eq!(o.busy_tasks(1), None);
     }
 
     /// Regression (chaos, issue #5): with DescribeTasks failing, preheat scaled in from the

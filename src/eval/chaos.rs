@@ -30,11 +30,16 @@ pub enum FaultClass {
     Spot,
     FailedStarts,
     Restarts,
+    /// Workers protect 30 s after ReceiveMessage (not a fault of AWS, but of the worker: the
+    /// busy floor must come from in-flight messages meanwhile).
+    LateProtection,
+    /// Workers never protect.
+    NoProtection,
     All,
 }
 
 impl FaultClass {
-    pub const ALL: [FaultClass; 8] = [
+    pub const ALL: [FaultClass; 10] = [
         FaultClass::ApiErrors,
         FaultClass::Throttling,
         FaultClass::StaleSqs,
@@ -42,6 +47,8 @@ impl FaultClass {
         FaultClass::Spot,
         FaultClass::FailedStarts,
         FaultClass::Restarts,
+        FaultClass::LateProtection,
+        FaultClass::NoProtection,
         FaultClass::All,
     ];
 
@@ -59,7 +66,19 @@ impl FaultClass {
             FaultClass::Spot => "spot",
             FaultClass::FailedStarts => "failed-starts",
             FaultClass::Restarts => "restarts",
+            FaultClass::LateProtection => "late-protection",
+            FaultClass::NoProtection => "no-protection",
             FaultClass::All => "all",
+        }
+    }
+
+    /// How the class's workers protect (`SimConfig::worker_protect_delay_s`); `None` = as the
+    /// scenario says.
+    pub fn worker_protect_delay_s(self) -> Option<Option<f64>> {
+        match self {
+            FaultClass::LateProtection => Some(Some(30.0)),
+            FaultClass::NoProtection => Some(None),
+            _ => None,
         }
     }
 
@@ -106,6 +125,8 @@ impl FaultClass {
             FaultClass::Spot => spot,
             FaultClass::FailedStarts => starts,
             FaultClass::Restarts => restarts,
+            // Worker behaviours: no AWS fault, see `worker_protect_delay_s`.
+            FaultClass::LateProtection | FaultClass::NoProtection => base,
             FaultClass::All => FaultConfig {
                 api_error_rate: api.api_error_rate / 2.0,
                 throttle_rate: throttle.throttle_rate / 2.0,
@@ -297,6 +318,9 @@ fn run_case(
     let clean = sim::run_raw(&setup, build_policy(&o.policy, &setup)?, false);
     let mut faulty_setup = setup.clone();
     faulty_setup.sim.faults = c.class.config();
+    if let Some(delay) = c.class.worker_protect_delay_s() {
+        faulty_setup.sim.worker_protect_delay_s = delay;
+    }
     let faulty = sim::run_raw(
         &faulty_setup,
         build_policy(&o.policy, &faulty_setup)?,
@@ -544,10 +568,12 @@ mod tests {
         assert!(r.faults.total() > 100, "{:?}", r.faults);
         for (c, s) in &r.per_class {
             assert!(s.runs >= 2, "{c:?}");
-            assert!(
-                s.faults.total() > 0 || *c == FaultClass::Capacity,
-                "{c:?} {s:?}"
+            // Capacity episodes may miss a short slice; worker behaviours inject no AWS fault.
+            let no_fault_ok = matches!(
+                c,
+                FaultClass::Capacity | FaultClass::LateProtection | FaultClass::NoProtection
             );
+            assert!(s.faults.total() > 0 || no_fault_ok, "{c:?} {s:?}");
         }
         assert_eq!(r.violations(), 0, "{}", render(&r));
     }

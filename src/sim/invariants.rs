@@ -3,7 +3,7 @@
 //! The simulated world checks them as it goes, because only it knows the truth behind what the
 //! controller saw: on every observation (was it complete?), on every decision it is asked to
 //! apply (bounds, budget, busy workers, missing data, flapping after a restart), whenever a task
-//! stops (was a protected busy worker stopped by a scale-in?), whenever a job starts or ends (did
+//! stops (was a busy worker stopped by a scale-in?), whenever a job starts or ends (did
 //! it run twice?) and when the books close (was a job lost?). This file only names the
 //! invariants and counts; `sim::world` decides when one is broken, `preheat chaos` reports them.
 
@@ -17,7 +17,7 @@ pub enum Invariant {
     JobLost,
     /// A job started (or completed) more often than its interruptions allow.
     JobRunTwice,
-    /// A scale-in stopped a busy task although workers use task scale-in protection.
+    /// A scale-in stopped a task whose worker held a job, protected or not.
     BusyTaskStopped,
     /// A decided desired count outside [min_tasks, max_tasks].
     DesiredOutOfBounds,
@@ -48,7 +48,7 @@ impl Invariant {
         match self {
             Invariant::JobLost => "no job lost",
             Invariant::JobRunTwice => "no job run twice (except after an interruption)",
-            Invariant::BusyTaskStopped => "no protected busy task stopped by a scale-in",
+            Invariant::BusyTaskStopped => "no busy task stopped by a scale-in",
             Invariant::DesiredOutOfBounds => "desired count within [min, max]",
             Invariant::OverBudget => "decided capacity within the hourly budget",
             Invariant::ScaleInOnMissingData => "no scale-in from a missing or failed read",

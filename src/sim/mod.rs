@@ -364,6 +364,44 @@ mod tests {
         assert!(keep.cost_usd > drop.cost_usd);
     }
 
+    /// Sizes to the protected tasks plus the waiting jobs: the pre-#10 busy floor, which trusted
+    /// task protection alone.
+    struct TrustsProtection;
+    impl Policy for TrustsProtection {
+        fn name(&self) -> &str {
+            "trusts-protection"
+        }
+        fn decide(&mut self, obs: &Observation, now_s: f64) -> Decision {
+            let protected = obs.protected_tasks().unwrap_or(0);
+            let want = protected + obs.queue.map_or(0, |q| q.backlog() as u32);
+            crate::baselines::set_to(obs, want, "test".into(), now_s, now_s + 15.0)
+        }
+    }
+
+    /// Workers that protect late or never look idle to a floor built on protection alone, and
+    /// the simulator's ECS stops them (issue #10); preheat's floor counts in-flight messages
+    /// too and stops none.
+    #[test]
+    fn late_or_missing_protection_exposes_a_protection_only_floor() {
+        let with_delay = |delay: Option<f64>| {
+            let mut s = setup(true);
+            s.sim.worker_protect_delay_s = delay;
+            s
+        };
+        let kills = |s: &SimSetup, p: Box<dyn Policy + Send>| {
+            run_raw(s, p, false)
+                .invariants
+                .count(invariants::Invariant::BusyTaskStopped)
+        };
+        assert_eq!(kills(&with_delay(Some(0.0)), Box::new(TrustsProtection)), 0);
+        for delay in [Some(60.0), None] {
+            let s = with_delay(delay);
+            assert!(kills(&s, Box::new(TrustsProtection)) > 0, "{delay:?}");
+            let preheat = crate::core::decide::Preheat::new(s.service.clone(), 15.0);
+            assert_eq!(kills(&s, Box::new(preheat)), 0, "{delay:?}");
+        }
+    }
+
     /// One task while the queue holds work, zero otherwise.
     struct Flapper2;
     impl Policy for Flapper2 {

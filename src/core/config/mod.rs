@@ -156,6 +156,10 @@ pub struct SimConfig {
     pub scale_in_after_default_s: i32,
     /// How long after the last arrival the simulation may run to drain the queue.
     pub drain_limit_s: f64,
+    /// How long after ReceiveMessage a worker turns on task scale-in protection: `Some(0)` =
+    /// at once (the worker example), `Some(d)` = late by `d`, `None` = never (workers that do
+    /// not protect). Only matters with `worker_protection: true` in the service.
+    pub worker_protect_delay_s: Option<f64>,
     /// Injected faults (all off by default; `preheat chaos` turns them on).
     pub faults: FaultConfig,
 }
@@ -218,6 +222,7 @@ impl Default for SimConfig {
             sqs_staleness_s: 0.0,
             scale_in_after_default_s: 300,
             drain_limit_s: 6.0 * 3600.0,
+            worker_protect_delay_s: Some(0.0),
             faults: FaultConfig {
                 sqs_stale_max_s: 300.0,
                 capacity_error_duration_s: 600.0,
@@ -236,11 +241,31 @@ impl SimConfig {
 
 /// Where `preheat run` sends its AWS calls. Both keys are optional: without them the standard
 /// aws-config chain decides (`AWS_REGION`, profile, ECS task metadata; `AWS_ENDPOINT_URL`).
-#[derive(Debug, Clone, PartialEq, Default, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct AwsSettings {
     pub region: Option<String>,
     /// Send every call here instead of the AWS endpoints (an emulator such as moto).
     pub endpoint_url: Option<String>,
+    /// DynamoDB table holding one writer lease per service (`aws.lease_table`); `None` = no
+    /// lease, and no way to notice a second controller writing the same service.
+    pub lease_table: Option<String>,
+    /// How long a lease lasts without a heartbeat (`aws.lease_duration`, default 30 s): the
+    /// longest a service goes without a writer after its holder dies.
+    pub lease_duration_s: f64,
+}
+
+/// Default `aws.lease_duration`.
+pub const DEFAULT_LEASE_DURATION_S: f64 = 30.0;
+
+impl Default for AwsSettings {
+    fn default() -> Self {
+        AwsSettings {
+            region: None,
+            endpoint_url: None,
+            lease_table: None,
+            lease_duration_s: DEFAULT_LEASE_DURATION_S,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -361,6 +386,48 @@ mod tests {
     }
 
     const MIN: &str = "services:\n  - name: w\n    cluster: c\n    service: s\n    queue_url: https://sqs.us-east-1.amazonaws.com/1/q\n    slo: {max_wait: 2m, attainment: 0.99}\n";
+
+    #[test]
+    fn lease_table_and_duration_are_read_and_checked() {
+        let base = "services:\n  - {name: w, cluster: c, service: s, queue_url: \"https://sqs.us-east-1.amazonaws.com/1/q\", max_tasks: 2, slo: {max_wait: 2m, attainment: 0.9}}\n";
+        let c = Config::parse(base, "t").unwrap();
+        assert_eq!(c.aws.lease_table, None);
+        assert_eq!(c.aws.lease_duration_s, DEFAULT_LEASE_DURATION_S);
+        let c = Config::parse(
+            &format!("{base}aws:\n  lease_table: preheat-leases\n  lease_duration: 1m\n"),
+            "t",
+        )
+        .unwrap();
+        assert_eq!(c.aws.lease_table.as_deref(), Some("preheat-leases"));
+        assert_eq!(c.aws.lease_duration_s, 60.0);
+        let e = Config::parse(&format!("{base}aws:\n  lease_duration: 1s\n"), "t")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("aws.lease_duration"), "{e}");
+    }
+
+    #[test]
+    fn worker_protect_delay_reads_a_duration_or_never() {
+        let base = "services:\n  - {name: w, cluster: c, service: s, queue_url: \"https://sqs.us-east-1.amazonaws.com/1/q\", max_tasks: 2, slo: {max_wait: 2m, attainment: 0.9}}\n";
+        let at = |v: &str| {
+            Config::parse(
+                &format!("{base}simulation:\n  worker_protect_delay: {v}\n"),
+                "t",
+            )
+            .unwrap()
+            .simulation
+            .worker_protect_delay_s
+        };
+        assert_eq!(at("20s"), Some(20.0));
+        assert_eq!(at("never"), None);
+        assert_eq!(
+            Config::parse(base, "t")
+                .unwrap()
+                .simulation
+                .worker_protect_delay_s,
+            Some(0.0)
+        );
+    }
 
     #[test]
     fn bundled_example_is_valid() {

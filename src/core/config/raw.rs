@@ -27,6 +27,8 @@ pub(super) struct RawConfig {
 struct RawAws {
     region: S<String>,
     endpoint_url: S<String>,
+    lease_table: S<String>,
+    lease_duration: S<String>,
 }
 
 #[derive(Debug, Deserialize, Default, schemars::JsonSchema)]
@@ -102,6 +104,7 @@ struct RawSimulation {
     sqs_staleness: S<String>,
     scale_in_after_default: S<String>,
     drain_limit: S<String>,
+    worker_protect_delay: S<String>,
     faults: Option<RawFaults>,
 }
 
@@ -205,9 +208,29 @@ impl Validator {
                 ),
             );
         }
+        let lease_table = r.lease_table.as_ref().map(|s| s.value.trim().to_string());
+        if let Some(s) = &r.lease_table
+            && s.value.trim().is_empty()
+        {
+            self.issue(
+                "aws.lease_table",
+                line_of(s),
+                "must not be empty (write the DynamoDB table's name, or drop the key)",
+            );
+        }
+        // At least three heartbeats fit in a lease (one every third of it).
+        let lease_duration_s = self.duration(
+            &r.lease_duration,
+            "aws.lease_duration",
+            super::DEFAULT_LEASE_DURATION_S,
+            3.0,
+            3600.0,
+        );
         AwsSettings {
             region,
             endpoint_url,
+            lease_table,
+            lease_duration_s,
         }
     }
 
@@ -710,6 +733,16 @@ impl Validator {
                 0.0,
                 30.0 * 86_400.0,
             ),
+            worker_protect_delay_s: match &r.worker_protect_delay {
+                Some(s) if s.value.trim() == "never" => None,
+                _ => Some(self.duration(
+                    &r.worker_protect_delay,
+                    &format!("{p}.worker_protect_delay"),
+                    0.0,
+                    0.0,
+                    3600.0,
+                )),
+            },
             faults: self.faults(r.faults, &d.faults),
         }
     }

@@ -718,13 +718,13 @@ impl SimWorld {
         let held = std::mem::take(&mut self.tasks[t].jobs);
         self.invariants.checks += 1;
         if !held.is_empty() && cause == StopCause::ScaleIn {
+            // Protected or not: a worker that holds a job is busy whether or not it told ECS,
+            // and stopping it costs the job's progress (issue #10).
             self.busy_kills += 1;
-            if self.p.worker_protection {
-                self.invariants
-                    .violate(Invariant::BusyTaskStopped, now, || {
-                        format!("task {t} stopped holding {} job(s)", held.len())
-                    });
-            }
+            self.invariants
+                .violate(Invariant::BusyTaskStopped, now, || {
+                    format!("task {t} stopped holding {} job(s)", held.len())
+                });
         }
         self.tasks[t].state = TaskState::Stopped;
         let Some(inst) = self.tasks[t].instance else {
@@ -752,8 +752,24 @@ impl SimWorld {
         }
     }
 
+    /// Whether task `t` has task scale-in protection on now: its worker holds a job and has
+    /// had `worker_protect_delay_s` since ReceiveMessage to call UpdateTaskProtection.
+    fn protected(&self, t: usize) -> bool {
+        if !self.p.worker_protection {
+            return false;
+        }
+        let Some(delay_s) = self.sim.worker_protect_delay_s else {
+            return false; // workers that never protect
+        };
+        let now = self.now_s;
+        self.tasks[t].jobs.iter().any(|&(_, r)| now - r >= delay_s)
+    }
+
     /// ECS scale-in order: not yet running (newest first), then idle running tasks (longest
-    /// idle first), then — only without protection — busy ones.
+    /// idle first), then busy ones that are not protected (a worker that protects late or
+    /// never); protected tasks are never chosen. Picking idle tasks before unprotected busy
+    /// ones is kinder than ECS, which cannot tell them apart: a busy task stopped here means
+    /// the controller asked for fewer tasks than the busy workers.
     fn choose_victim(&self) -> Option<usize> {
         let not_running = self
             .active
@@ -775,11 +791,11 @@ impl SimWorld {
         if let Some(&t) = idle {
             return Some(t);
         }
-        if self.p.worker_protection {
-            None
-        } else {
-            self.active.iter().next_back().copied()
-        }
+        self.active
+            .iter()
+            .rev()
+            .find(|&&t| !self.protected(t))
+            .copied()
     }
 
     fn set_desired(&mut self, n: u32) {

@@ -37,14 +37,21 @@ impl SimWorld {
                 }
                 let is_busy = !t.jobs.is_empty();
                 busy += u32::from(is_busy);
+                // With protection the per-task view is what GetTaskProtection shows, which lags
+                // the truth for workers that protect late or never.
+                let seen_busy = if self.p.worker_protection {
+                    self.protected(id)
+                } else {
+                    is_busy
+                };
                 TaskInfo {
                     id: id as u64,
                     phase,
                     created_at_s: t.created_s,
                     started_at_s: t.started_s,
                     cold: Some(t.cold),
-                    busy: Some(is_busy),
-                    idle_since_s: (!is_busy && t.state == TaskState::Running)
+                    busy: Some(seen_busy),
+                    idle_since_s: (!seen_busy && t.state == TaskState::Running)
                         .then_some(t.idle_since_s),
                 }
             })
