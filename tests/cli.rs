@@ -25,16 +25,17 @@ fn tmp(name: &str) -> PathBuf {
     dir.join(name)
 }
 
-fn shared_trace(rel: &str) -> Option<String> {
+/// A trace committed under `data/traces/`; a missing one fails the test instead of skipping it.
+fn bundled_trace(rel: &str) -> String {
     let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/traces")
+        .join("data/traces")
         .join(rel);
-    if p.exists() {
-        Some(p.display().to_string())
-    } else {
-        eprintln!("note: {} is absent here; skipping", p.display());
-        None
-    }
+    assert!(
+        p.exists(),
+        "{} is missing: restore the bundled traces with `git checkout -- data/traces`",
+        p.display()
+    );
+    p.display().to_string()
 }
 
 #[test]
@@ -189,10 +190,10 @@ fn native_trace_round_trip() {
     assert_eq!(json["completed"], 3);
 }
 
-/// Every shared trace format works end to end through the binary (the shared folder sits next
-/// to the checkout in this workplace; elsewhere these are skipped with a note).
+/// Every bundled trace format works end to end through the binary (the files are committed
+/// under `data/traces/`; a missing one fails the test).
 #[test]
-fn all_five_shared_traces_simulate() {
+fn all_five_bundled_traces_simulate() {
     let cases: Vec<(&str, Vec<&str>)> = vec![
         (
             "pwa-kth-sp2-1996/KTH-SP2-1996-2.1-cln.swf.gz",
@@ -237,9 +238,7 @@ fn all_five_shared_traces_simulate() {
         ),
     ];
     for (rel, extra) in cases {
-        let Some(path) = shared_trace(rel) else {
-            continue;
-        };
+        let path = bundled_trace(rel);
         let mut args = vec!["simulate", "--json", "--trace", path.as_str()];
         args.extend(extra);
         let o = preheat(&args);
