@@ -36,8 +36,8 @@ pub struct CoreState {
     backlog_since_s: Option<f64>,
     /// The desired count found on the first tick of fresh state, held for a window.
     found: Option<(f64, u32)>,
-    /// Recent raw targets, for the scale-in hold.
-    recent: VecDeque<(f64, u32)>,
+    /// Recent raw targets and their forecast part, for the scale-in hold.
+    recent: VecDeque<(f64, u32, u32)>,
     last_desired: Option<u32>,
     last_scale_in_after_write_s: Option<f64>,
 }
@@ -279,6 +279,35 @@ pub fn size(
     }
 }
 
+/// Whether this tick's reads support a scale-in: every read a scale-in needs succeeded
+/// (`Observation::complete_for_scale_in`), and the queue counts are not visibly behind. SQS
+/// counts can lag; when the message counters are read too, a queue holding fewer messages than
+/// were sent and not yet deleted is an old count that hides work. A counter read that worked
+/// before and failed now is a failed read like any other. (Without counters at all, as in an
+/// AWS setup with no CloudWatch read, there is nothing to compare and the queue is trusted.)
+fn scale_in_reads_ok(had_counters: bool, jobs_per_task: u32, obs: &Observation) -> bool {
+    if !obs.complete_for_scale_in() {
+        return false;
+    }
+    // More messages in flight than the busy workers hold: an old count, or messages of
+    // interrupted workers that will be back when their visibility timeout ends. Either way
+    // the queue asks for more than it shows.
+    if let (Some(q), Some(busy)) = (obs.queue, obs.busy_tasks(jobs_per_task))
+        && obs.tasks.is_some()
+        && q.in_flight > u64::from(busy) * u64::from(jobs_per_task.max(1))
+    {
+        return false;
+    }
+    match (obs.counters, obs.queue) {
+        (None, _) => !had_counters,
+        (Some(c), Some(q)) => {
+            let outstanding = c.sent_total.saturating_sub(c.deleted_total);
+            q.visible + q.in_flight + q.delayed >= outstanding
+        }
+        (Some(_), None) => false,
+    }
+}
+
 /// One tick of preheat for one service.
 pub fn decide(
     cfg: &ServiceConfig,
@@ -287,7 +316,9 @@ pub fn decide(
     obs: &Observation,
     now_s: f64,
 ) -> Decision {
+    let had_counters = st.last_counters.is_some();
     learn(cfg, st, obs, now_s);
+    let scale_in_ok = scale_in_reads_ok(had_counters, cfg.jobs_per_task, obs);
     let wake_at_s = now_s + tick_s;
     let current = obs.service.map(|s| s.desired).or(st.last_desired);
     // Without the service's own desired count, a write could be a scale-in: the last count
@@ -323,19 +354,31 @@ pub fn decide(
         // flapping while the forecast relearns.
         st.found = Some((now_s, s.desired));
     }
-    st.recent.push_back((now_s, sz.raw));
+    st.recent
+        .push_back((now_s, sz.raw, sz.forecast_tasks.min(sz.raw)));
     while st
         .recent
         .front()
-        .is_some_and(|&(t, _)| t < now_s - window_s)
+        .is_some_and(|&(t, _, _)| t < now_s - window_s)
     {
         st.recent.pop_front();
     }
     // Holding is for warm workers: keep running ones through the window, but a launch that is
     // no longer needed is cancelled now (holding the target also held launches still
     // provisioning, which then paid a whole boot for nothing).
-    let peak = st.recent.iter().map(|&(_, v)| v).max().unwrap_or(sz.raw);
-    let running = obs.service.map_or(peak, |s| s.running);
+    let peak = st.recent.iter().map(|&(_, v, _)| v).max().unwrap_or(sz.raw);
+    // A launch made for the forecast is held through the window like a running worker (a
+    // forecast that dipped for a minute cancelled it and relaunched it: a flap, issue #14);
+    // only launches for a backlog that has gone are cancelled.
+    let peak_forecast = st.recent.iter().map(|&(_, _, f)| f).max().unwrap_or(0);
+    // While a job still waits, a launch is not "no longer needed": cancelling it there and
+    // relaunching a tick later, as the backlog estimate wobbled, was a flap (issue #14).
+    // Holding never launches: it keeps at most what the service already asked for.
+    let running = match obs.service {
+        Some(s) if q.backlog() == 0 => s.running,
+        Some(s) => s.running.max(s.desired),
+        None => peak,
+    };
     let found = match st.found {
         // At least one cold start: relaunching what was just let go costs a whole boot.
         Some((since_s, n)) if now_s - since_s <= window_s.max(sz.cold_lag_s) => n,
@@ -344,7 +387,12 @@ pub fn decide(
             0
         }
     };
-    let held = sz.raw.max(peak.min(running)).max(found);
+    let asked = obs.service.map_or(peak, |s| s.desired);
+    let held = sz
+        .raw
+        .max(peak.min(running))
+        .max(peak_forecast.min(asked))
+        .max(found);
 
     let mut target = held;
     let mut code = if sz.backlog_tasks > 0 && sz.busy + sz.backlog_tasks >= sz.forecast_tasks {
@@ -379,10 +427,10 @@ pub fn decide(
             target = target.clamp(lo, hi);
             notes.push(format!("max_step {}", cfg.max_step));
         }
-        if target < cur && !obs.complete_for_scale_in() {
+        if target < cur && !scale_in_ok {
             target = cur.min(cfg.max_tasks);
             code = ReasonCode::MissingData;
-            notes.push("service counts unreadable: no scale-in".to_string());
+            notes.push("a read failed or the queue count lags: no scale-in".to_string());
         }
     }
     // The budget is the hard cap: it wins over the step limit and over holding.
@@ -395,7 +443,7 @@ pub fn decide(
             notes.push(format!("budget {budget} $/h pays for {cap} tasks"));
         }
     }
-    if current.is_none() && !obs.complete_for_scale_in() {
+    if current.is_none() && !scale_in_ok {
         // Nothing known about the service: never write a number that could be a scale-in.
         return Decision {
             actions: vec![],

@@ -50,6 +50,7 @@ impl SimSetup {
             initial_scale_in_after_s: self.sim.scale_in_after_default_s,
             min_tasks: self.service.min_tasks,
             max_tasks: self.service.max_tasks,
+            floors: self.service.floors.clone(),
             budget_per_hour_usd: self.service.budget_per_hour_usd,
         }
     }
