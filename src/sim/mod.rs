@@ -6,6 +6,8 @@
 
 pub mod charts;
 pub mod faults;
+#[cfg(test)]
+mod invariant_tests;
 pub mod invariants;
 pub mod reference;
 pub mod report;

@@ -915,6 +915,41 @@ impl SimWorld {
         self.live.clear();
     }
 
+    /// Break the world on purpose (negative tests of the invariants): every worker hangs, its
+    /// jobs will never finish.
+    #[cfg(test)]
+    pub(crate) fn hang_workers(&mut self) {
+        let kept: Vec<Event> = self
+            .events
+            .drain()
+            .filter(|e| !matches!(e.ev, Ev::JobDone(..)))
+            .collect();
+        self.events.extend(kept);
+    }
+
+    /// Break the world on purpose: the queue delivers job `j` once more although no worker
+    /// was interrupted (a duplicate delivery).
+    #[cfg(test)]
+    pub(crate) fn deliver_again(&mut self, j: usize) {
+        self.queue.push_back(j);
+        self.dispatch();
+    }
+
+    /// Break the world on purpose: stop the first task holding a job, calling it a surplus
+    /// stop (the label must not excuse it).
+    #[cfg(test)]
+    pub(crate) fn stop_a_busy_task_as_surplus(&mut self) -> bool {
+        let busy = self
+            .active
+            .iter()
+            .copied()
+            .find(|&t| !self.tasks[t].jobs.is_empty());
+        if let Some(t) = busy {
+            self.stop_task(t, StopCause::Surplus);
+        }
+        busy.is_some()
+    }
+
     /// The live-instance index agrees with the instances themselves (for tests).
     #[cfg(test)]
     pub(crate) fn live_index_consistent(&self) -> bool {
