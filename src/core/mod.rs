@@ -7,6 +7,8 @@
 pub mod config;
 pub mod decide;
 pub mod forecast;
+#[cfg(test)]
+mod guards_tests;
 pub mod job;
 pub mod lag;
 pub mod model;
