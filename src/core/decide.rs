@@ -433,7 +433,9 @@ pub fn decide(
         let lo = cur.saturating_sub(cfg.max_step);
         let hi = cur.saturating_add(cfg.max_step);
         if target < lo || target > hi {
-            target = target.clamp(lo, hi);
+            // The step limit slows a change, but never keeps a count above max_tasks (a hard
+            // cap: GPU quota), even one someone else set.
+            target = target.clamp(lo, hi).min(cfg.max_tasks);
             notes.push(format!("max_step {}", cfg.max_step));
         }
         if target < cur && !scale_in_ok {

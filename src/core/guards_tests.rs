@@ -137,6 +137,38 @@ fn budget_binds_below_max_tasks() {
     assert_eq!(d.why.code, ReasonCode::Budget);
 }
 
+/// `max_tasks` binds on its own (with the default budget, 8 $/h buys exactly `max_tasks`, so
+/// the budget cap hid a missing `max_tasks` cap).
+#[test]
+fn max_tasks_binds_without_a_budget() {
+    let mut c = cfg();
+    c.budget_per_hour_usd = None;
+    c.max_tasks = 5;
+    let mut st = CoreState::new(&c);
+    let d = decide(&c, 15.0, &mut st, &obs(50, 0, 0, 50, 0), 0.0);
+    assert_eq!(desired_of(&d), Some(5), "{}", d.why);
+    // A count found above max_tasks (someone else set it) is brought under it at once.
+    let mut o = obs(50, 0, 9, 100, 50);
+    o.tasks = Some(Vec::new());
+    let d = decide(&c, 15.0, &mut st, &o, 15.0);
+    assert_eq!(desired_of(&d), Some(5), "{}", d.why);
+    assert_eq!(d.why.code, ReasonCode::Bounds);
+}
+
+/// Regression (issue #14, found by `guards_hold` once it ran without a budget): a count above
+/// `max_tasks` (set by someone else) came down one step at a time, staying above the cap.
+#[test]
+fn max_tasks_wins_over_the_step_limit() {
+    let mut c = cfg();
+    c.budget_per_hour_usd = None;
+    c.max_step = 1;
+    let mut st = CoreState::new(&c);
+    let mut o = obs(50, 0, 12, 50, 0);
+    o.tasks = Some(Vec::new());
+    let d = decide(&c, 15.0, &mut st, &o, 0.0);
+    assert_eq!(desired_of(&d), Some(c.max_tasks), "{}", d.why);
+}
+
 /// Regression (issue #14, OverBudget priced from instances): with two tasks per instance a
 /// 1.5-instance budget pays for one instance, so two tasks, not three.
 #[test]
@@ -182,15 +214,19 @@ proptest! {
     fn guards_hold(
         steps in proptest::collection::vec(tick_strategy(), 1..60),
         floor in 0u32..6,
-        budget_instances in 1u32..8,
+        budget_instances in proptest::option::weighted(0.8, 1u32..8),
         max_step in 1u32..8,
     ) {
         let mut c = cfg();
         c.floors = vec![always(floor)];
         c.max_step = max_step;
-        c.budget_per_hour_usd = Some(c.price.per_hour_usd() * (f64::from(budget_instances) + 0.5));
-        let cap = budget_cap_tasks(&c, c.budget_per_hour_usd.unwrap());
-        prop_assert!(cap < c.max_tasks);
+        // Mostly a budget below max_tasks (so it binds), sometimes none (so max_tasks does).
+        c.budget_per_hour_usd =
+            budget_instances.map(|b| c.price.per_hour_usd() * (f64::from(b) + 0.5));
+        let cap = c
+            .budget_per_hour_usd
+            .map_or(c.max_tasks, |b| budget_cap_tasks(&c, b));
+        prop_assert!(cap <= c.max_tasks);
         let mut st = CoreState::new(&c);
         let (mut sent, mut deleted) = (0u64, 0u64);
         for (i, (q, desired, busy_flags, counters, ds, dd)) in steps.into_iter().enumerate() {

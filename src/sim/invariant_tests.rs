@@ -260,6 +260,15 @@ fn restart_flap_fires_on_any_change_undone_without_new_demand() {
     d.set(400.0, 1);
     d.set(415.0, 3);
     clean(d.report());
+    // After a controller restart, though, letting go of the workers found and taking them
+    // back within a cold start is a flap even with a job in between: the restarted
+    // controller forgot why it held them.
+    let mut d = Drive::new(service(), sim(), &[job(405.0, 60.0)]);
+    d.w.set_restarts(vec![390.0]);
+    d.set(0.0, 3);
+    d.set(400.0, 1);
+    d.set(415.0, 3);
+    only(d.report(), Invariant::RestartFlap);
 }
 
 /// Every invariant has a negative test above (this list must grow with `Invariant::ALL`).

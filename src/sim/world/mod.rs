@@ -70,7 +70,8 @@ impl SimService {
     }
 }
 
-/// Why a task stops (only a scale-in may not stop a protected busy worker).
+/// Why a task stops (counts busy tasks stopped by a scale-in for the report; the
+/// `BusyTaskStopped` check does not trust it and looks at the instance instead).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum StopCause {
     ScaleIn,
