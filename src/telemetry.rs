@@ -578,6 +578,11 @@ pub fn peak_resident_bytes() -> Option<u64> {
 
 fn proc_status_kib(key: &str) -> Option<u64> {
     let s = std::fs::read_to_string("/proc/self/status").ok()?;
+    status_kib(&s, key)
+}
+
+/// The kB figure after `key` in a `/proc/<pid>/status` text.
+fn status_kib(s: &str, key: &str) -> Option<u64> {
     s.lines()
         .find_map(|l| l.strip_prefix(key))
         .and_then(|v| v.split_whitespace().next())
@@ -690,9 +695,42 @@ mod tests {
         assert!(encode(&m).contains("preheat_unprotected_busy_workers{service=\"\"} 3"));
     }
 
+    /// The parser picks the named line's number, not a prefix match on another key, and
+    /// refuses a line without a number.
     #[test]
-    fn process_figures_are_readable() {
-        assert!(resident_bytes().unwrap_or(1) > 0);
-        assert!(cpu_seconds() >= 0.0);
+    fn status_lines_are_parsed_by_key() {
+        let text = "Name:\tpreheat\nVmHWM:\t  20480 kB\nVmRSS:\t   4096 kB\nVmSwap:\tx kB\n";
+        assert_eq!(status_kib(text, "VmRSS:"), Some(4096));
+        assert_eq!(status_kib(text, "VmHWM:"), Some(20480));
+        assert_eq!(status_kib(text, "VmSwap:"), None);
+        assert_eq!(status_kib(text, "VmData:"), None);
+    }
+
+    /// The real reads succeed on Linux (a failed read would be `None` or a 0.0 CPU time) and
+    /// agree with each other: the peak read after the current size is at least that size, and
+    /// CPU time grows when the process does work.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn process_figures_are_read_from_the_kernel() {
+        let rss = resident_bytes().expect("VmRSS is readable on Linux");
+        assert!(
+            rss >= 1024 * 1024,
+            "a test binary is bigger than 1 MiB: {rss}"
+        );
+        let peak = peak_resident_bytes().expect("VmHWM is readable on Linux");
+        assert!(peak >= rss, "peak {peak} < resident {rss}");
+        let before = cpu_seconds();
+        let mut x = 0u64;
+        // Work until the kernel has charged more CPU time to this process (bounded, so a
+        // broken read fails instead of spinning for ever: 20,000 rounds are seconds of work).
+        for _ in 0..20_000 {
+            if cpu_seconds() > before {
+                break;
+            }
+            for i in 0..100_000u64 {
+                x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(i));
+            }
+        }
+        assert!(cpu_seconds() > before && before >= 0.0, "{x}");
     }
 }

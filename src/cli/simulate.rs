@@ -156,13 +156,14 @@ pub(crate) fn cmd_simulate(a: SimulateArgs) -> Result<()> {
             .map(|(label, n)| format!("{n} {}", label.trim()))
             .collect();
         eprintln!(
-            "faults injected: {}; invariant violations: {}",
+            "faults injected: {}; invariant violations: {} ({} checks)",
             if injected.is_empty() {
                 "none".to_string()
             } else {
                 injected.join(", ")
             },
-            result.invariants.total()
+            result.invariants.total(),
+            result.invariants.checks
         );
         for e in &result.invariants.examples {
             eprintln!("  {e}");

@@ -4,6 +4,7 @@
 //! Sizing and holding are `decide.rs`'s; this file only bounds what they produced.
 
 use crate::core::config::ServiceConfig;
+use crate::core::decide::budget_cap_tasks;
 use crate::core::model::{Observation, ReasonCode};
 
 /// What every guard may look at: the config, this tick's observation, the count in effect and
@@ -14,6 +15,9 @@ pub struct GuardInput<'a> {
     pub now_s: f64,
     pub current: Option<u32>,
     pub busy: u32,
+    /// Whether this tick's reads support a scale-in (`decide::scale_in_reads_ok`): every read
+    /// in, and the queue count not visibly behind.
+    pub scale_in_ok: bool,
 }
 
 /// The target as the guards pass it along, with the reason code of the last guard that moved
@@ -85,7 +89,9 @@ fn max_step_guard(i: &GuardInput, g: &mut Guarded) {
         let hi = cur.saturating_add(i.cfg.max_step);
         if g.target < lo || g.target > hi {
             let note = format!("max_step {}", i.cfg.max_step);
-            g.set(g.target.clamp(lo, hi), None, note);
+            // The step limit slows a change, but never keeps a count above max_tasks (a hard
+            // cap: GPU quota), even one someone else set.
+            g.set(g.target.clamp(lo, hi).min(i.cfg.max_tasks), None, note);
         }
     }
 }
@@ -94,8 +100,7 @@ fn max_step_guard(i: &GuardInput, g: &mut Guarded) {
 /// busy workers and hold on missing data).
 fn budget_guard(i: &GuardInput, g: &mut Guarded) {
     if let Some(budget) = i.cfg.budget_per_hour_usd {
-        let per_task_h = i.cfg.price.per_hour_usd() / f64::from(i.cfg.tasks_per_instance.max(1));
-        let cap = (budget / per_task_h).floor() as u32;
+        let cap = budget_cap_tasks(i.cfg, budget);
         if g.target > cap {
             let note = format!("budget {budget} $/h pays for {cap} tasks");
             g.set(cap, Some(ReasonCode::Budget), note);
@@ -103,13 +108,14 @@ fn budget_guard(i: &GuardInput, g: &mut Guarded) {
     }
 }
 
-/// Safety: no scale-in unless the queue, the service and the tasks were all read this tick.
+/// Safety: no scale-in unless the queue, the service and the tasks were all read this tick and
+/// the queue count is not visibly behind.
 fn missing_data_guard(i: &GuardInput, g: &mut Guarded) {
     if let Some(cur) = i.current
         && g.target < cur
-        && !i.obs.complete_for_scale_in()
+        && !i.scale_in_ok
     {
-        let note = "a read failed: no scale-in".to_string();
+        let note = "a read failed or the queue count lags: no scale-in".to_string();
         g.set(cur, Some(ReasonCode::MissingData), note);
     }
 }
@@ -180,6 +186,7 @@ mod tests {
             now_s: 0.0,
             current: Some(10),
             busy,
+            scale_in_ok: Observation::complete_for_scale_in(obs),
         };
         // Complete, nobody busy: the budget (3) wins.
         assert_eq!(run(&input(&complete, 0), 10).target, 3);

@@ -8,6 +8,8 @@ pub mod config;
 pub mod decide;
 pub mod forecast;
 pub mod guards;
+#[cfg(test)]
+mod guards_tests;
 pub mod job;
 pub mod lag;
 pub mod model;

@@ -563,8 +563,19 @@ mod tests {
 
     #[test]
     fn twenty_fault_runs_keep_every_invariant() {
-        let r = run(&scenarios(), &opts(20, 5)).unwrap();
+        // A budget of a quarter of max_tasks binds (at 0.75 it never did: budget_capped was 0).
+        let o = ChaosOptions {
+            budget_share: 0.25,
+            ..opts(20, 5)
+        };
+        let r = run(&scenarios(), &o).unwrap();
         assert_eq!(r.runs, 20);
+        assert!(r.invariants.checks > 0 && r.clean_invariants.checks > 0);
+        assert!(
+            r.invariants.budget_capped > 0 && r.clean_invariants.budget_capped > 0,
+            "{}",
+            render(&r)
+        );
         assert!(r.faults.total() > 100, "{:?}", r.faults);
         for (c, s) in &r.per_class {
             assert!(s.runs >= 2, "{c:?}");

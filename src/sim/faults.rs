@@ -312,6 +312,7 @@ mod regressions {
         let (a, fa, inv) = run(&setup);
         let (b, _, _) = run(&setup);
         assert_eq!(a, b);
+        assert!(inv.checks > 0);
         assert_eq!(inv.total(), 0, "{inv:?}");
         for (label, n) in fa.rows() {
             assert!(n > 0, "{label}: nothing injected in {fa:?}");
@@ -338,6 +339,7 @@ mod regressions {
             "{:?}",
             r.invariants
         );
+        assert!(r.invariants.checks > 0);
         assert_eq!(r.invariants.total(), 0, "{:?}", r.invariants);
         assert_eq!(r.jobs.iter().filter(|j| j.end_s.is_some()).count(), 900);
     }

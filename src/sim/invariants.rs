@@ -2,10 +2,11 @@
 //!
 //! The simulated world checks them as it goes, because only it knows the truth behind what the
 //! controller saw: on every observation (was it complete?), on every decision it is asked to
-//! apply (bounds, budget, busy workers, missing data, flapping after a restart), whenever a task
-//! stops (was a busy worker stopped by a scale-in?), whenever a job starts or ends (did
-//! it run twice?) and when the books close (was a job lost?). This file only names the
-//! invariants and counts; `sim::world` decides when one is broken, `preheat chaos` reports them.
+//! apply (bounds and floors, budget priced in instances, busy workers, missing or stale data,
+//! flapping), whenever a task stops (was a busy worker stopped?), whenever a job starts or ends
+//! (did it run twice?) and when the books close (was a job lost, or will it never finish?). This
+//! file only names the invariants and counts; `sim::world` decides when one is broken,
+//! `sim::invariant_tests` shows each one firing, `preheat chaos` reports them.
 
 use std::fmt;
 
@@ -13,22 +14,33 @@ use std::fmt;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Invariant {
-    /// A job that arrived neither completed nor is still queued, returning or held at the end.
+    /// A job that arrived neither completed nor is still queued, returning, or held by a live
+    /// worker whose finish is still to come, at the end.
     JobLost,
     /// A job started (or completed) more often than its interruptions allow.
     JobRunTwice,
-    /// A scale-in stopped a task whose worker held a job, protected or not.
+    /// A task holding a job stopped while its instance was still there, whatever the stop was
+    /// called and whether or not the worker had protected itself (only a Spot reclaim, which
+    /// takes the instance, may stop a busy task).
     BusyTaskStopped,
-    /// A decided desired count outside [min_tasks, max_tasks].
+    /// A decided desired count above `max_tasks`, or below the floor in force (`min_tasks` or a
+    /// schedule floor) other than on the way up to it or when the budget cannot pay for it; or
+    /// a tick with complete reads that kept a count below the floor.
     DesiredOutOfBounds,
-    /// A decided desired count whose hourly price is above `budget_per_hour_usd`.
+    /// A decided desired count whose instances (whole ones: billing is per instance) cost more
+    /// per hour than `budget_per_hour_usd`, or a scale-out after which the instances holding
+    /// the service's tasks do.
     OverBudget,
-    /// A scale-in decided on a tick whose observation was missing or failed.
+    /// A scale-in decided on a tick whose observation was missing, failed, or stale (an old SQS
+    /// count that hides work there now).
     ScaleInOnMissingData,
     /// A decided desired count below the workers holding a job.
     BelowBusyWorkers,
-    /// After a restart, a scale-in below the count in effect at the restart, undone by a
-    /// scale-out within the settle window: state was lost and capacity flapped.
+    /// A change of the desired count undone within one cold start with no new demand: a
+    /// scale-in reversed with no job arrived or come back since, or a scale-out reversed with no
+    /// job started or finished since (changes made on faulty reads are excused). And, as
+    /// before, after a restart a scale-in below the count found undone within a cold start.
+    /// The name is kept for the reports' stable keys.
     RestartFlap,
 }
 
@@ -48,12 +60,12 @@ impl Invariant {
         match self {
             Invariant::JobLost => "no job lost",
             Invariant::JobRunTwice => "no job run twice (except after an interruption)",
-            Invariant::BusyTaskStopped => "no busy task stopped by a scale-in",
-            Invariant::DesiredOutOfBounds => "desired count within [min, max]",
-            Invariant::OverBudget => "decided capacity within the hourly budget",
-            Invariant::ScaleInOnMissingData => "no scale-in from a missing or failed read",
+            Invariant::BusyTaskStopped => "no busy task stopped (but by a Spot reclaim)",
+            Invariant::DesiredOutOfBounds => "desired count within [floor, max]",
+            Invariant::OverBudget => "billed instances within the hourly budget",
+            Invariant::ScaleInOnMissingData => "no scale-in from a missing, failed or stale read",
             Invariant::BelowBusyWorkers => "desired count never below busy workers",
-            Invariant::RestartFlap => "no flapping after a controller restart",
+            Invariant::RestartFlap => "no flap (a change undone within a cold start)",
         }
     }
 
@@ -133,6 +145,6 @@ mod tests {
         assert_eq!(b.count(Invariant::JobLost), 20);
         assert_eq!(b.total(), 21);
         assert_eq!(b.examples.len(), MAX_EXAMPLES);
-        assert!(b.examples[0].contains("restart"));
+        assert!(b.examples[0].contains("flap"), "{:?}", b.examples);
     }
 }

@@ -6,6 +6,8 @@
 
 pub mod charts;
 pub mod faults;
+#[cfg(test)]
+mod invariant_tests;
 pub mod invariants;
 pub mod reference;
 pub mod report;
@@ -50,6 +52,7 @@ impl SimSetup {
             initial_scale_in_after_s: self.sim.scale_in_after_default_s,
             min_tasks: self.service.min_tasks,
             max_tasks: self.service.max_tasks,
+            floors: self.service.floors.clone(),
             budget_per_hour_usd: self.service.budget_per_hour_usd,
         }
     }

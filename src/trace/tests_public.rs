@@ -5,16 +5,18 @@ use super::tests::{assert_sane, lognormal};
 use super::*;
 use std::path::{Path, PathBuf};
 
-fn shared(rel: &str) -> Option<PathBuf> {
+/// A trace bundled with the repository. A missing file fails the test: these checks must never
+/// pass by skipping (issue #14).
+fn bundled(rel: &str) -> PathBuf {
     let p = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/traces")
+        .join("data/traces")
         .join(rel);
-    if p.exists() {
-        Some(p)
-    } else {
-        eprintln!("note: {} is absent; skipping this check", p.display());
-        None
-    }
+    assert!(
+        p.exists(),
+        "{} is missing: the public traces are committed under data/traces/ (see its README.md); restore it with `git checkout -- data/traces`",
+        p.display()
+    );
+    p
 }
 
 fn timed_load(path: &Path, opts: &TraceOptions) -> Trace {
@@ -29,13 +31,11 @@ fn timed_load(path: &Path, opts: &TraceOptions) -> Trace {
     trace
 }
 
-// --- the shared public traces -------------------------------------------------------------
+// --- the bundled public traces -------------------------------------------------------------
 
 #[test]
-fn shared_kth_sp2() {
-    let Some(path) = shared("pwa-kth-sp2-1996/KTH-SP2-1996-2.1-cln.swf.gz") else {
-        return;
-    };
+fn bundled_kth_sp2() {
+    let path = bundled("pwa-kth-sp2-1996/KTH-SP2-1996-2.1-cln.swf.gz");
     assert_eq!(detect_format(&path), Some(TraceFormat::Swf));
     let trace = timed_load(&path, &TraceOptions::default());
     assert_sane(&trace);
@@ -48,10 +48,8 @@ fn shared_kth_sp2() {
 }
 
 #[test]
-fn shared_hpc2n() {
-    let Some(path) = shared("pwa-hpc2n-2002/HPC2N-2002-2.1-cln.swf.gz") else {
-        return;
-    };
+fn bundled_hpc2n() {
+    let path = bundled("pwa-hpc2n-2002/HPC2N-2002-2.1-cln.swf.gz");
     let trace = timed_load(&path, &TraceOptions::default());
     assert_sane(&trace);
     assert_eq!(trace.jobs.len() + trace.skipped_rows, 202_876);
@@ -61,10 +59,8 @@ fn shared_hpc2n() {
 }
 
 #[test]
-fn shared_alibaba_openb() {
-    let Some(path) = shared("alibaba-gpu-v2023-openb/openb_pod_list_default.csv") else {
-        return;
-    };
+fn bundled_alibaba_openb() {
+    let path = bundled("alibaba-gpu-v2023-openb/openb_pod_list_default.csv");
     assert_eq!(detect_format(&path), Some(TraceFormat::AlibabaPods));
     let gpu = timed_load(&path, &TraceOptions::default());
     assert_sane(&gpu);
@@ -102,10 +98,8 @@ fn shared_alibaba_openb() {
 }
 
 #[test]
-fn shared_azure_code() {
-    let Some(path) = shared("azure-llm-inference-2023/AzureLLMInferenceTrace_code.csv") else {
-        return;
-    };
+fn bundled_azure_code() {
+    let path = bundled("azure-llm-inference-2023/AzureLLMInferenceTrace_code.csv");
     assert_eq!(detect_format(&path), Some(TraceFormat::AzureLlm));
     let trace = timed_load(&path, &TraceOptions::default());
     assert_sane(&trace);
@@ -117,10 +111,8 @@ fn shared_azure_code() {
 }
 
 #[test]
-fn shared_azure_conv() {
-    let Some(path) = shared("azure-llm-inference-2023/AzureLLMInferenceTrace_conv.csv") else {
-        return;
-    };
+fn bundled_azure_conv() {
+    let path = bundled("azure-llm-inference-2023/AzureLLMInferenceTrace_conv.csv");
     let trace = timed_load(&path, &TraceOptions::default());
     assert_sane(&trace);
     assert_eq!((trace.jobs.len(), trace.skipped_rows), (19_366, 0));
@@ -129,10 +121,8 @@ fn shared_azure_conv() {
 }
 
 #[test]
-fn shared_servegen_m_small() {
-    let Some(dir) = shared("servegen-language-m-small") else {
-        return;
-    };
+fn bundled_servegen_m_small() {
+    let dir = bundled("servegen-language-m-small");
     assert_eq!(detect_format(&dir), Some(TraceFormat::Servegen));
     assert!(matches!(
         load_trace(&dir, &TraceOptions::default()),

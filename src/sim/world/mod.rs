@@ -15,7 +15,7 @@
 //! writes, capacity-error episodes, Spot reclaims and tasks that fail to start. Throughout, it
 //! checks the safety invariants (`sim::invariants`) against the truth it holds.
 
-use crate::core::config::SimConfig;
+use crate::core::config::{Floor, SimConfig};
 use crate::core::job::Job;
 use crate::core::model::{
     Action, Counters, InstanceCounts, Observation, QueueDepth, ServiceCounts, TaskInfo, TaskPhase,
@@ -42,10 +42,36 @@ pub struct SimService {
     /// Bounds and budget the decisions are checked against (`sim::invariants`).
     pub min_tasks: u32,
     pub max_tasks: u32,
+    /// Schedule floors (a decision below the floor in force breaks `DesiredOutOfBounds`).
+    pub floors: Vec<Floor>,
     pub budget_per_hour_usd: Option<f64>,
 }
 
-/// Why a task stops (only a scale-in may not stop a protected busy worker).
+impl SimService {
+    /// The lowest count allowed at `now_s`: `min_tasks` or the schedule floor in force.
+    pub fn floor_at(&self, now_s: f64) -> u32 {
+        self.floors
+            .iter()
+            .filter(|f| f.active_at(now_s))
+            .map(|f| f.min_tasks)
+            .fold(self.min_tasks, u32::max)
+    }
+
+    /// Hourly price of the instances `tasks` tasks need at the least (billing is per instance,
+    /// not per task: 3 tasks at 2 per instance bill 2 instances).
+    pub fn instances_price_per_hour_usd(&self, tasks: u32) -> f64 {
+        f64::from(tasks.div_ceil(self.tasks_per_instance.max(1))) * self.price_per_hour_usd
+    }
+
+    /// Whether the budget (if any) pays for `tasks` tasks' instances.
+    pub fn affordable(&self, tasks: u32) -> bool {
+        self.budget_per_hour_usd
+            .is_none_or(|b| self.instances_price_per_hour_usd(tasks) <= b + 1e-9)
+    }
+}
+
+/// Why a task stops (counts busy tasks stopped by a scale-in for the report; the
+/// `BusyTaskStopped` check does not trust it and looks at the instance instead).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum StopCause {
     ScaleIn,
@@ -53,6 +79,20 @@ enum StopCause {
     Surplus,
     Reclaimed,
     FailedStart,
+}
+
+/// The last change of the desired count, watched for a reversal (`RestartFlap`).
+#[derive(Debug, Clone, Copy)]
+struct ChangeWatch {
+    at_s: f64,
+    from: u32,
+    to: u32,
+    /// Jobs that had arrived or come back (visibility timeout) by then: new demand is more.
+    demand: u64,
+    /// Jobs handed to workers or finished by then.
+    served: u64,
+    /// Decided on a tick whose reads were stale or missing.
+    on_faulty_read: bool,
 }
 
 /// What the world watches after a controller restart.
@@ -215,6 +255,16 @@ pub struct SimWorld {
     last_obs_missing: String,
     /// Times each job was handed to a worker.
     starts: Vec<u32>,
+    /// Jobs that came back to the queue after an interruption (demand beside arrivals).
+    returned_total: u64,
+    /// Jobs handed to a worker (a job interrupted and restarted counts again).
+    dispatched_total: u64,
+    last_change: Option<ChangeWatch>,
+    /// This tick's queue count is an injected old one that differs from the truth.
+    last_obs_stale: bool,
+    /// The floor in force at the last tick whose reads were complete, and whether that tick
+    /// decided a count (a tick that decides nothing keeps the count it found).
+    floor_watch: Option<(f64, u32, bool)>,
     pub invariants: InvariantReport,
 }
 
@@ -241,6 +291,11 @@ impl SimWorld {
             restart_watch: None,
             last_obs_missing: String::new(),
             starts: vec![0; jobs.len()],
+            returned_total: 0,
+            dispatched_total: 0,
+            last_change: None,
+            last_obs_stale: false,
+            floor_watch: None,
             invariants: InvariantReport::default(),
             end_limit_s: last_arrival + sim.drain_limit_s,
             p,
@@ -478,6 +533,7 @@ impl SimWorld {
             }
             Ev::JobReturns(j) => {
                 self.returning = self.returning.saturating_sub(1);
+                self.returned_total += 1;
                 self.queue.push_back(j);
                 self.dispatch();
             }
@@ -530,11 +586,11 @@ impl SimWorld {
             .copied()
             .filter(|&t| self.tasks[t].instance == Some(i))
             .collect();
+        // The instance is gone before its tasks stop: `stop_task` judges a busy stop by whether
+        // its instance still exists, not by the cause it is given.
+        self.terminate(i);
         for t in on_it {
             self.stop_task(t, StopCause::Reclaimed);
-        }
-        if self.instances[i].rec.end_s.is_none() {
-            self.terminate(i);
         }
         self.refill();
     }
@@ -587,6 +643,7 @@ impl SimWorld {
             }
             i.jobs_held += 1;
             self.starts[j] += 1;
+            self.dispatched_total += 1;
             self.invariants.checks += 1;
             if self.starts[j] > 1 + self.jobs[j].interrupted {
                 let (n, k) = (self.starts[j], self.jobs[j].interrupted);
@@ -719,11 +776,19 @@ impl SimWorld {
         self.invariants.checks += 1;
         if !held.is_empty() && cause == StopCause::ScaleIn {
             // Protected or not: a worker that holds a job is busy whether or not it told ECS,
-            // and stopping it costs the job's progress (issue #10).
+            // and stopping it costs the job's progress.
             self.busy_kills += 1;
+        }
+        // Every stop of a task holding a job counts, whatever the caller calls it and whether
+        // or not the worker protected itself in time; only losing its instance (a Spot
+        // reclaim, which `spot_reclaim` applies first) excuses it.
+        let instance_alive = self.tasks[t]
+            .instance
+            .is_some_and(|i| self.instances[i].rec.end_s.is_none());
+        if !held.is_empty() && instance_alive {
             self.invariants
                 .violate(Invariant::BusyTaskStopped, now, || {
-                    format!("task {t} stopped holding {} job(s)", held.len())
+                    format!("task {t} stopped ({cause:?}) holding {} job(s)", held.len())
                 });
         }
         self.tasks[t].state = TaskState::Stopped;
@@ -822,16 +887,27 @@ impl SimWorld {
     }
 
     /// Close the books at the end of the run: live instances are billed up to `now`, and every
-    /// job that arrived must be done, queued, on its way back or held by a worker.
+    /// job that arrived must be done, queued, on its way back, or held by a live worker whose
+    /// finish is still to come (a held job that will never finish is lost too).
     pub fn close(&mut self) {
         let now = self.now_s;
         let mut accounted = vec![false; self.jobs.len()];
         for &j in &self.queue {
             accounted[j] = true;
         }
+        let finishing: BTreeSet<(usize, usize)> = self
+            .events
+            .iter()
+            .filter_map(|e| match e.ev {
+                Ev::JobDone(t, j) => Some((t, j)),
+                _ => None,
+            })
+            .collect();
         for &t in &self.active {
             for &(j, _) in &self.tasks[t].jobs {
-                accounted[j] = true;
+                if finishing.contains(&(t, j)) {
+                    accounted[j] = true;
+                }
             }
         }
         for e in &self.events {
@@ -856,6 +932,41 @@ impl SimWorld {
             }
         }
         self.live.clear();
+    }
+
+    /// Break the world on purpose (negative tests of the invariants): every worker hangs, its
+    /// jobs will never finish.
+    #[cfg(test)]
+    pub(crate) fn hang_workers(&mut self) {
+        let kept: Vec<Event> = self
+            .events
+            .drain()
+            .filter(|e| !matches!(e.ev, Ev::JobDone(..)))
+            .collect();
+        self.events.extend(kept);
+    }
+
+    /// Break the world on purpose: the queue delivers job `j` once more although no worker
+    /// was interrupted (a duplicate delivery).
+    #[cfg(test)]
+    pub(crate) fn deliver_again(&mut self, j: usize) {
+        self.queue.push_back(j);
+        self.dispatch();
+    }
+
+    /// Break the world on purpose: stop the first task holding a job, calling it a surplus
+    /// stop (the label must not excuse it).
+    #[cfg(test)]
+    pub(crate) fn stop_a_busy_task_as_surplus(&mut self) -> bool {
+        let busy = self
+            .active
+            .iter()
+            .copied()
+            .find(|&t| !self.tasks[t].jobs.is_empty());
+        if let Some(t) = busy {
+            self.stop_task(t, StopCause::Surplus);
+        }
+        busy.is_some()
     }
 
     /// The live-instance index agrees with the instances themselves (for tests).

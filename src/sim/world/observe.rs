@@ -9,6 +9,7 @@ use super::*;
 impl SimWorld {
     fn observation(&mut self) -> Observation {
         let now = self.now_s;
+        self.check_floor_held();
         let depth = self.depth();
         self.snapshots.push_back((now, depth));
         let stale_at = now - self.sim.sqs_staleness_s;
@@ -93,10 +94,12 @@ impl SimWorld {
             }),
             scale_in_after_s: Some(self.scale_in_after_s),
         };
-        self.inject_read_faults(&mut obs, depth);
+        let stale = self.inject_read_faults(&mut obs, depth);
         self.note_restarts();
         self.last_obs_missing = [
             ("queue", obs.queue.is_none()),
+            // An old count looks complete to the controller but is not the queue of now.
+            ("queue (stale)", stale),
             ("service", obs.service.is_none()),
             ("tasks", obs.tasks.is_none()),
         ]
@@ -105,17 +108,41 @@ impl SimWorld {
         .map(|(n, _)| *n)
         .collect::<Vec<_>>()
         .join("+");
+        self.floor_watch = self
+            .last_obs_missing
+            .is_empty()
+            .then(|| (now, self.p.floor_at(now), false));
         obs
+    }
+
+    /// A tick with complete reads that decided nothing kept the count it found: that count
+    /// must not be below the floor that was in force (a policy that ignores a floor usually
+    /// just never writes). Checked when the next tick starts.
+    fn check_floor_held(&mut self) {
+        let Some((at_s, floor, decided)) = self.floor_watch.take() else {
+            return;
+        };
+        self.invariants.checks += 1;
+        let cur = self.desired;
+        if !decided && cur < floor && self.p.affordable(floor) {
+            self.invariants
+                .violate(Invariant::DesiredOutOfBounds, at_s, || {
+                    format!("desired held at {cur} below the floor {floor}")
+                });
+        }
     }
 
     /// Turn a true observation into what a faulty AWS would have returned: each call (SQS,
     /// CloudWatch, DescribeServices, DescribeTasks, container instances + capacity provider) may
     /// fail or be throttled; SQS counts may also be stale or missing.
-    fn inject_read_faults(&mut self, obs: &mut Observation, depth: QueueDepth) {
+    /// Returns whether the queue counts handed out are stale.
+    fn inject_read_faults(&mut self, obs: &mut Observation, depth: QueueDepth) -> bool {
         let now = self.now_s;
         let Some(f) = self.faults.as_mut() else {
-            return;
+            return false;
         };
+        let mut stale = false;
+        self.last_obs_stale = false;
         let (throttle, error) = (f.cfg.throttle_rate, f.cfg.api_error_rate);
         let fails = |f: &mut FaultStream| {
             if f.chance(throttle) {
@@ -146,8 +173,14 @@ impl SimWorld {
         } else if f.chance(f.cfg.sqs_stale_rate) && self.stale_history.len() > 1 {
             // An older count, as a lagging ApproximateNumberOfMessages would give.
             let k = f.pick(self.stale_history.len() - 1);
-            obs.queue = Some(self.stale_history[k].1);
+            let old = self.stale_history[k].1;
+            obs.queue = Some(old);
             f.counts.stale_sqs_reads += 1;
+            self.last_obs_stale = old != depth;
+            // Stale in effect when the old count hides work that is there now (an old count
+            // equal to or above today's cannot argue for a scale-in).
+            let total = |d: QueueDepth| d.visible + d.in_flight + d.delayed;
+            stale = old.backlog() < depth.backlog() || total(old) < total(depth);
         }
         if fails(f) {
             obs.counters = None;
@@ -162,6 +195,7 @@ impl SimWorld {
             obs.instances = None;
             obs.scale_in_after_s = None;
         }
+        stale
     }
 
     /// Count controller restarts up to now and start watching for a flap after the last one.
@@ -191,28 +225,20 @@ impl SimWorld {
     fn check_decision(&mut self, n: u32) {
         let now = self.now_s;
         let cur = self.desired;
+        if let Some(w) = self.floor_watch.as_mut() {
+            w.2 = true;
+        }
+        let floor = self.p.floor_at(now);
+        let (demand, served) = (self.demand_seen(), self.served_seen());
+        let p = &self.p;
         let inv = &mut self.invariants;
         inv.checks += 1;
-        if n < self.p.min_tasks || n > self.p.max_tasks {
-            let (lo, hi) = (self.p.min_tasks, self.p.max_tasks);
+        // Below the floor in force only on the way up to it (a step limit may ramp), or when
+        // the budget cannot pay for the floor (the budget is the hard cap).
+        if n > p.max_tasks || (n < floor && n <= cur && p.affordable(floor)) {
+            let hi = p.max_tasks;
             inv.violate(Invariant::DesiredOutOfBounds, now, || {
-                format!("desired {n} outside [{lo}, {hi}]")
-            });
-        }
-        if let Some(budget) = self.p.budget_per_hour_usd {
-            let per_task_h =
-                self.p.price_per_hour_usd / f64::from(self.p.tasks_per_instance.max(1));
-            let rate = f64::from(n) * per_task_h;
-            if rate > budget + 1e-9 {
-                inv.violate(Invariant::OverBudget, now, || {
-                    format!("desired {n} costs {rate:.3} $/h > budget {budget} $/h")
-                });
-            }
-        }
-        if n < cur && !self.last_obs_missing.is_empty() {
-            let missing = &self.last_obs_missing;
-            inv.violate(Invariant::ScaleInOnMissingData, now, || {
-                format!("scale-in {cur} → {n} with {missing} unreadable")
+                format!("desired {n} (from {cur}) outside [{floor}, {hi}]")
             });
         }
         let busy = self
@@ -220,14 +246,60 @@ impl SimWorld {
             .iter()
             .filter(|&&t| !self.tasks[t].jobs.is_empty())
             .count() as u32;
+        // Over the budget is excused only for a scale-in that stops at the workers holding a
+        // job: the budget never has a busy worker stopped (never-below-busy wins).
+        if let Some(budget) = p.budget_per_hour_usd
+            && !p.affordable(n)
+            && !(n < cur && n <= busy)
+        {
+            let rate = p.instances_price_per_hour_usd(n);
+            inv.violate(Invariant::OverBudget, now, || {
+                format!("desired {n} needs instances at {rate:.3} $/h > budget {budget} $/h")
+            });
+        }
+        if n < cur && !self.last_obs_missing.is_empty() {
+            let missing = &self.last_obs_missing;
+            inv.violate(Invariant::ScaleInOnMissingData, now, || {
+                format!("scale-in {cur} → {n} with {missing} unreadable")
+            });
+        }
         if n < busy {
             inv.violate(Invariant::BelowBusyWorkers, now, || {
                 format!("desired {n} below {busy} busy workers")
             });
         }
-        // Churn is a worker let go and wanted back within a boot time (docs/peers.md, the break-even rule); after a
-        // restart, that is the controller forgetting why it held the worker.
+        // Churn is a worker let go and wanted back within a boot time (the break-even rule of docs/peers.md): an applied
+        // change undone within one cold start although nothing happened that asks for it is a
+        // flap. A scale-in undone needs a job that arrived or came back; a scale-out undone
+        // needs a job that started or finished (the work it was for went elsewhere).
         let settle_s = self.sim.cold_start_s();
+        // A change made on a tick whose reads were stale or missing, or undoing one on such a
+        // tick, is excused: the controller acted on what it could see, and a scale-in on such
+        // data is `ScaleInOnMissingData`'s business.
+        if n != cur
+            && let Some(c) = self.last_change
+            && !c.on_faulty_read
+            && !self.last_obs_stale
+            && self.last_obs_missing.is_empty()
+            && now - c.at_s <= settle_s
+            && (c.to > c.from) != (n > cur)
+        {
+            let unexplained = if n > cur {
+                demand == c.demand
+            } else {
+                served == c.served
+            };
+            if unexplained {
+                inv.violate(Invariant::RestartFlap, now, || {
+                    format!(
+                        "{} → {} at {:.0}s undone by {cur} → {n} within a cold start ({settle_s:.0}s) with no job since",
+                        c.from, c.to, c.at_s
+                    )
+                });
+            }
+        }
+        // After a restart, a scale-in below the count found, undone within a cold start, is the
+        // controller forgetting why it held the workers (even if demand came meanwhile).
         if let Some(w) = self.restart_watch.as_mut() {
             if now - w.at_s > settle_s {
                 self.restart_watch = None;
@@ -242,6 +314,52 @@ impl SimWorld {
                     )
                 });
             }
+        }
+    }
+
+    /// Jobs that arrived or came back so far (what asks for a scale-out).
+    fn demand_seen(&self) -> u64 {
+        self.next_arrival as u64 + self.returned_total
+    }
+
+    /// Jobs handed to a worker or finished so far (what lets a scale-out go unused).
+    fn served_seen(&self) -> u64 {
+        self.dispatched_total + self.deleted_total
+    }
+
+    /// Remember an applied change of the desired count, for the flap check.
+    fn note_change(&mut self, from: u32, to: u32) {
+        if from != to {
+            self.last_change = Some(ChangeWatch {
+                at_s: self.now_s,
+                from,
+                to,
+                demand: self.demand_seen(),
+                served: self.served_seen(),
+                on_faulty_read: self.last_obs_stale || !self.last_obs_missing.is_empty(),
+            });
+        }
+    }
+
+    /// After a scale-out is applied: the instances now holding the service's tasks are what it
+    /// bills, and a launch must not take them over the budget (tasks spread thinly over
+    /// instances bill more than the per-task share suggests).
+    fn check_billed(&mut self) {
+        let Some(budget) = self.p.budget_per_hour_usd else {
+            return;
+        };
+        let holding = self
+            .live
+            .iter()
+            .filter(|&&i| self.instances[i].tasks > 0)
+            .count() as f64;
+        let rate = holding * self.p.price_per_hour_usd;
+        self.invariants.checks += 1;
+        if rate > budget + 1e-9 {
+            let now = self.now_s;
+            self.invariants.violate(Invariant::OverBudget, now, || {
+                format!("{holding} instances billed at {rate:.3} $/h > budget {budget} $/h")
+            });
         }
     }
 }
@@ -292,7 +410,14 @@ impl World for SimWorld {
                 }
             }
             match a {
-                Action::SetDesired { desired, .. } => self.set_desired(*desired),
+                Action::SetDesired { desired, .. } => {
+                    let from = self.desired;
+                    self.set_desired(*desired);
+                    self.note_change(from, *desired);
+                    if *desired > from {
+                        self.check_billed();
+                    }
+                }
                 // Applies to instances that go idle from now on (whether ECS resets running
                 // timers is undocumented; docs/simulator.md).
                 Action::SetScaleInAfter { seconds, .. } => self.scale_in_after_s = *seconds,
