@@ -529,9 +529,8 @@ impl World for AwsWorld {
             .insert(s.cluster.clone(), (now_s, instances.clone()));
         Observation {
             queue: queue.ok(),
-            // CloudWatch NumberOfMessagesSent/Deleted are not read yet: the core learns from
-            // depth changes and task timestamps instead.
-            counters: None,
+            // CloudWatch is not read yet: the core runs SQS-only.
+            metrics: None,
             service: service.ok(),
             tasks: tasks
                 .ok()

@@ -1,6 +1,6 @@
 //! The pure decision core: what preheat observes and decides (`model`, `job`), how it reads its
 //! configuration (`config`), and the functions that turn an observation into actions
-//! (`decide`, built on `forecast`, `lag` and `queueing`). Nothing here does I/O, reads a clock
+//! (`decide`, built on `observed`, `forecast`, `lag` and `queueing`). Nothing here does I/O, reads a clock
 //! or draws from a global RNG; the worlds (`crate::sim`, `crate::aws`) and the loop
 //! (`crate::reconcile`) supply observations and carry out the actions.
 
@@ -10,4 +10,5 @@ pub mod forecast;
 pub mod job;
 pub mod lag;
 pub mod model;
+pub mod observed;
 pub mod queueing;
