@@ -27,6 +27,9 @@ pub(super) struct MetricsModel {
     /// Minute index → (sent, deleted), for minutes with any message event.
     minutes: BTreeMap<i64, (u64, u64)>,
     spans: VecDeque<Span>,
+    /// The last read and until when it stays what a read returns (reads come every tick,
+    /// datapoints change at most once a minute or at a publication time).
+    cached: Option<(f64, QueueMetrics)>,
 }
 
 impl MetricsModel {
@@ -44,6 +47,7 @@ impl MetricsModel {
             wake_delay_s: sim.cloudwatch_wake_delay_s,
             minutes: BTreeMap::new(),
             spans,
+            cached: None,
         }
     }
 
@@ -51,11 +55,14 @@ impl MetricsModel {
         let end = t_s + self.inactive_after_s;
         match self.spans.back_mut() {
             Some(s) if t_s < s.end_s => s.end_s = s.end_s.max(end),
-            _ => self.spans.push_back(Span {
-                start_s: t_s,
-                end_s: end,
-                woke: true,
-            }),
+            _ => {
+                self.spans.push_back(Span {
+                    start_s: t_s,
+                    end_s: end,
+                    woke: true,
+                });
+                self.cached = None;
+            }
         }
     }
 
@@ -93,6 +100,11 @@ impl MetricsModel {
     /// What a `GetMetricData` read at `now_s` returns: every published minute in the look-back
     /// window, oldest first (zero sums for active minutes without events).
     pub(super) fn read(&mut self, now_s: f64) -> QueueMetrics {
+        if let Some((until, m)) = &self.cached
+            && now_s < *until
+        {
+            return m.clone();
+        }
         let from = Self::minute(now_s - METRICS_LOOKBACK_S);
         // Forget what no read can return any more.
         while self
@@ -106,8 +118,17 @@ impl MetricsModel {
             self.spans.pop_front();
         }
         let to = Self::minute(now_s);
-        let minutes = (from..to)
-            .filter(|&m| self.published_at_s(m).is_some_and(|at| at <= now_s))
+        // Valid until the window moves (next minute) or the next pending minute is published.
+        let mut until = (to + 1) as f64 * 60.0;
+        let minutes: Vec<MinuteSums> = (from..to)
+            .filter(|&m| match self.published_at_s(m) {
+                Some(at) if at <= now_s => true,
+                Some(at) => {
+                    until = until.min(at);
+                    false
+                }
+                None => false,
+            })
             .map(|m| {
                 let (sent, deleted) = self.minutes.get(&m).copied().unwrap_or_default();
                 MinuteSums {
@@ -117,7 +138,9 @@ impl MetricsModel {
                 }
             })
             .collect();
-        QueueMetrics { minutes }
+        let read = QueueMetrics { minutes };
+        self.cached = Some((until, read.clone()));
+        read
     }
 }
 
