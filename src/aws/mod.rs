@@ -1,5 +1,5 @@
 //! The AWS edge: builds SDK clients from the standard aws-config chain, maps SDK failures to
-//! one `AwsError` enum, and implements `World` over SQS and ECS (`AwsWorld`).
+//! one `AwsError` enum, and implements `World` over SQS, CloudWatch and ECS (`AwsWorld`).
 //!
 //! Per service per tick it makes a small, fixed number of read calls (see `sqs.rs`, `ecs.rs`)
 //! and turns each failed read into a `None` field of the `Observation`; the core refuses to
@@ -10,12 +10,13 @@
 //! Dry-run is not here either: `world::DryRun` wraps this world and drops the writes.
 
 pub mod aas;
+pub mod cloudwatch;
 pub mod ecs;
 pub mod fixture;
 pub mod sqs;
 
 use crate::core::config::ServiceConfig;
-use crate::core::model::{Action, InstanceCounts, Observation, TaskInfo, TaskPhase};
+use crate::core::model::{Action, InstanceCounts, Observation, QueueMetrics, TaskInfo, TaskPhase};
 use crate::world::{ApplyError, World};
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
@@ -252,6 +253,7 @@ pub struct AwsClients {
     pub sqs: aws_sdk_sqs::Client,
     pub ecs: aws_sdk_ecs::Client,
     pub aas: aws_sdk_applicationautoscaling::Client,
+    pub cw: aws_sdk_cloudwatch::Client,
     /// The endpoint override, or "AWS in REGION" (for messages only).
     pub endpoint: String,
 }
@@ -267,6 +269,7 @@ impl AwsClients {
             sqs: aws_sdk_sqs::Client::new(cfg),
             ecs: aws_sdk_ecs::Client::new(cfg),
             aas: aws_sdk_applicationautoscaling::Client::new(cfg),
+            cw: aws_sdk_cloudwatch::Client::new(cfg),
             endpoint,
         }
     }
@@ -300,6 +303,9 @@ pub struct AwsWorld {
     /// Container instances are per cluster: services of one cluster share one read per tick
     /// (key: cluster; value: the tick's `now_s` and the instances, `None` if the read failed).
     instances_this_tick: HashMap<String, (f64, Option<Vec<ecs::EcsInstance>>)>,
+    /// CloudWatch is read once per tick for every service (one batched call).
+    metrics: cloudwatch::MetricsReader,
+    metrics_this_tick: Option<(f64, Vec<Option<QueueMetrics>>)>,
 }
 
 impl AwsWorld {
@@ -311,7 +317,36 @@ impl AwsWorld {
             limiter: CpWriteLimiter::default(),
             scale_in_after: vec![None; n],
             instances_this_tick: HashMap::new(),
+            metrics: cloudwatch::MetricsReader::default(),
+            metrics_this_tick: None,
         }
+    }
+
+    /// Whether CloudWatch is still read (false once a call was denied: SQS-only).
+    pub fn reads_cloudwatch(&self) -> bool {
+        self.metrics.state != cloudwatch::ReaderState::Denied
+    }
+
+    /// Service `i`'s CloudWatch minutes at `now_s`: the first service observed in a tick reads
+    /// every service's queue in one batched call; the others take their share.
+    async fn metrics_for(&mut self, i: usize, now_s: f64) -> Option<QueueMetrics> {
+        let fresh = self
+            .metrics_this_tick
+            .as_ref()
+            .is_some_and(|(t, _)| *t == now_s);
+        if !fresh {
+            let names: Vec<&str> = self
+                .services
+                .iter()
+                .map(|s| cloudwatch::queue_name(&s.queue_url))
+                .collect();
+            let c = &self.clients;
+            let read = self.metrics.read(&c.cw, &c.endpoint, &names, now_s).await;
+            self.metrics_this_tick = Some((now_s, read));
+        }
+        self.metrics_this_tick
+            .as_ref()
+            .and_then(|(_, v)| v.get(i).cloned().flatten())
     }
 
     pub fn clients(&self) -> &AwsClients {
@@ -455,6 +490,7 @@ impl World for AwsWorld {
     }
 
     async fn observe(&mut self, i: usize, now_s: f64) -> Observation {
+        let metrics = self.metrics_for(i, now_s).await;
         let s = &self.services[i];
         let c = &self.clients;
         let ep = c.endpoint.as_str();
@@ -529,8 +565,7 @@ impl World for AwsWorld {
             .insert(s.cluster.clone(), (now_s, instances.clone()));
         Observation {
             queue: queue.ok(),
-            // CloudWatch is not read yet: the core runs SQS-only.
-            metrics: None,
+            metrics,
             service: service.ok(),
             tasks: tasks
                 .ok()
