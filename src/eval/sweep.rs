@@ -92,15 +92,6 @@ fn with_scale_in_after(
         })
 }
 
-/// The trace's measured mean service time: what the AWS backlog-per-task recipe tells a user to
-/// measure before setting T = acceptable wait ÷ mean service time.
-pub fn mean_service_s(setup: &SimSetup) -> f64 {
-    if setup.jobs.is_empty() {
-        return setup.service.estimates.service_s;
-    }
-    setup.jobs.iter().map(|j| j.service_s).sum::<f64>() / setup.jobs.len() as f64
-}
-
 /// Variants whose configuration depends on the SLO: preheat SQS-only, the SLO-aware
 /// clairvoyant reference and target tracking (its documented T = wait ÷ mean service time,
 /// measured on the trace, is the default; a grid around it).
@@ -121,7 +112,7 @@ pub fn sweep_for_slo(setup: &SimSetup, slo: &Slo) -> Vec<Variant> {
             knob: Knob::OracleSlo,
         },
     ];
-    let documented = TargetTrackingParams::for_slo(slo.max_wait_s, mean_service_s(setup))
+    let documented = TargetTrackingParams::for_slo(slo.max_wait_s, setup.mean_service_s())
         .target_backlog_per_task;
     let mut targets = vec![documented];
     for t in [0.25, 0.5, 1.0, 2.0, 4.0] {
