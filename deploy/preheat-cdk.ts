@@ -67,6 +67,11 @@ role.addToPrincipalPolicy(new iam.PolicyStatement({
   conditions: { StringEquals: { "iam:PassedToService": "ecs.amazonaws.com" } },
 }));
 role.addToPrincipalPolicy(new iam.PolicyStatement({
+  // AWS/SQS minute sums (arrivals, service time); optional: without it preheat runs SQS-only.
+  actions: ["cloudwatch:GetMetricData"],
+  resources: ["*"], // no resource-level permissions for this call
+}));
+role.addToPrincipalPolicy(new iam.PolicyStatement({
   actions: ["application-autoscaling:DescribeScalableTargets"],
   resources: ["*"], // no resource-level permissions for this call
 }));

@@ -1,6 +1,7 @@
 //! The AWS edge: builds SDK clients from the standard aws-config chain, maps SDK failures to
 //! one `AwsError` enum (AccessDenied apart: it is never transient), counts every call per API
-//! (`stats.rs`, through `call`), and implements `World` over SQS and ECS (`AwsWorld`).
+//! (`stats.rs`, through `call`), and implements `World` over SQS, CloudWatch and ECS
+//! (`AwsWorld`).
 //!
 //! Per service per tick it reads the queue, the service, every page of its tasks (with their
 //! protection), the cluster's instances and the capacity provider (see `sqs.rs`, `ecs.rs`,
@@ -15,6 +16,7 @@
 
 pub mod aas;
 pub mod cp;
+pub mod cloudwatch;
 pub mod ecs;
 pub mod fixture;
 pub mod lease;
@@ -22,7 +24,7 @@ pub mod sqs;
 pub mod stats;
 
 use crate::core::config::ServiceConfig;
-use crate::core::model::{Action, InstanceCounts, Observation, TaskInfo, TaskPhase};
+use crate::core::model::{Action, InstanceCounts, Observation, QueueMetrics, TaskInfo, TaskPhase};
 use crate::world::{ApplyError, World};
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
@@ -335,6 +337,7 @@ pub struct AwsClients {
     pub aas: aws_sdk_applicationautoscaling::Client,
     /// The writer lease table (`lease.rs`).
     pub ddb: aws_sdk_dynamodb::Client,
+    pub cw: aws_sdk_cloudwatch::Client,
     /// The endpoint override, or "AWS in REGION" (for messages only).
     pub endpoint: String,
 }
@@ -351,6 +354,7 @@ impl AwsClients {
             ecs: aws_sdk_ecs::Client::new(cfg),
             aas: aws_sdk_applicationautoscaling::Client::new(cfg),
             ddb: aws_sdk_dynamodb::Client::new(cfg),
+            cw: aws_sdk_cloudwatch::Client::new(cfg),
             endpoint,
         }
     }
@@ -384,6 +388,9 @@ pub struct AwsWorld {
     /// Container instances are per cluster: services of one cluster share one read per tick
     /// (key: cluster; value: the tick's `now_s` and the instances, `None` if the read failed).
     instances_this_tick: HashMap<String, (f64, Option<Vec<ecs::EcsInstance>>)>,
+    /// CloudWatch is read once per tick for every service (one batched call).
+    metrics: cloudwatch::MetricsReader,
+    metrics_this_tick: Option<(f64, Vec<Option<QueueMetrics>>)>,
 }
 
 impl AwsWorld {
@@ -395,7 +402,36 @@ impl AwsWorld {
             limiter: CpWriteLimiter::default(),
             scale_in_after: vec![None; n],
             instances_this_tick: HashMap::new(),
+            metrics: cloudwatch::MetricsReader::default(),
+            metrics_this_tick: None,
         }
+    }
+
+    /// Whether CloudWatch is still read (false once a call was denied: SQS-only).
+    pub fn reads_cloudwatch(&self) -> bool {
+        self.metrics.state != cloudwatch::ReaderState::Denied
+    }
+
+    /// Service `i`'s CloudWatch minutes at `now_s`: the first service observed in a tick reads
+    /// every service's queue in one batched call; the others take their share.
+    async fn metrics_for(&mut self, i: usize, now_s: f64) -> Option<QueueMetrics> {
+        let fresh = self
+            .metrics_this_tick
+            .as_ref()
+            .is_some_and(|(t, _)| *t == now_s);
+        if !fresh {
+            let names: Vec<&str> = self
+                .services
+                .iter()
+                .map(|s| cloudwatch::queue_name(&s.queue_url))
+                .collect();
+            let c = &self.clients;
+            let read = self.metrics.read(&c.cw, &c.endpoint, &names, now_s).await;
+            self.metrics_this_tick = Some((now_s, read));
+        }
+        self.metrics_this_tick
+            .as_ref()
+            .and_then(|(_, v)| v.get(i).cloned().flatten())
     }
 
     pub fn clients(&self) -> &AwsClients {
@@ -551,6 +587,7 @@ impl World for AwsWorld {
     }
 
     async fn observe(&mut self, i: usize, now_s: f64) -> Observation {
+        let metrics = self.metrics_for(i, now_s).await;
         let s = &self.services[i];
         let c = &self.clients;
         let ep = c.endpoint.as_str();
@@ -643,9 +680,7 @@ impl World for AwsWorld {
             .insert(s.cluster.clone(), (now_s, instances.clone()));
         Observation {
             queue: queue.ok(),
-            // CloudWatch NumberOfMessagesSent/Deleted are not read yet: the core learns from
-            // depth changes and task timestamps instead.
-            counters: None,
+            metrics,
             service: service.ok(),
             tasks: tasks
                 .ok()

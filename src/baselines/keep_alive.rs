@@ -8,14 +8,16 @@
 //! yet running first, then idle), so lowering desired by the number of expired idle tasks stops
 //! idle ones; the count is what matters.
 //!
-//! Needs the per-task view (`obs.tasks` with `busy` and `idle_since_s`) and the queue; holds when
-//! either, or the service, is missing. A task whose `busy` is unknown counts as busy and an idle
-//! task without `idle_since_s` never expires (never scale in on what was not seen). Stateless,
-//! so a restart changes nothing. Leaves to others: pre-warming (it has none) and instance
-//! lifetimes (`scaleInAfter`).
+//! Needs the per-task view (`obs.tasks` with `busy`) and the queue; holds when either, or the
+//! service, is missing. A task whose `busy` is unknown counts as busy. No ECS read says when a
+//! task went idle, so the baseline tracks it, as a worker's own idle timer would: idle since its
+//! start if never seen busy, else since the first tick it was seen idle after busy (at most a
+//! tick late, so K is kept, never cut). After a restart a task is idle at most since the
+//! restart. Leaves to others: pre-warming (it has none) and instance lifetimes (`scaleInAfter`).
 
 use super::{BaselineCommon, hold, period, set_to};
-use crate::core::model::{Decision, Observation, Policy, TaskPhase};
+use crate::core::model::{Decision, Observation, Policy, TaskInfo, TaskPhase};
+use std::collections::HashMap;
 
 /// Keep-alive settings; `Default` is the documented K = 600 s.
 #[derive(Debug, Clone, PartialEq)]
@@ -39,11 +41,35 @@ impl Default for KeepAliveParams {
 pub struct KeepAlive {
     params: KeepAliveParams,
     common: BaselineCommon,
+    /// Task id → since when it has been idle (`None` = seen busy last).
+    idle_since: HashMap<u64, Option<f64>>,
+    /// No task was idle before this (the last restart; `-inf` at first start).
+    known_from_s: f64,
+    restarted: bool,
 }
 
 impl KeepAlive {
     pub fn new(params: KeepAliveParams, common: BaselineCommon) -> Self {
-        KeepAlive { params, common }
+        KeepAlive {
+            params,
+            common,
+            idle_since: HashMap::new(),
+            known_from_s: f64::NEG_INFINITY,
+            restarted: false,
+        }
+    }
+
+    /// Since when task `t` (running, not busy) has been idle, tracked over ticks.
+    fn idle_since_s(&mut self, t: &TaskInfo, now_s: f64) -> f64 {
+        if let Some(s) = t.idle_since_s {
+            return s;
+        }
+        let floor = self.known_from_s;
+        let e = self
+            .idle_since
+            .entry(t.id)
+            .or_insert_with(|| Some(t.started_at_s.unwrap_or(now_s).max(floor)));
+        *e.get_or_insert(now_s)
     }
 
     pub fn params(&self) -> &KeepAliveParams {
@@ -66,12 +92,18 @@ impl Policy for KeepAlive {
                 tick_wake,
             );
         };
+        if self.restarted {
+            self.restarted = false;
+            self.known_from_s = now_s;
+        }
         let k_s = self.params.keep_alive_s.max(0.0);
         let c = self.common.jobs_per_task();
         let live: Vec<_> = tasks
             .iter()
             .filter(|t| t.phase != TaskPhase::Stopping)
             .collect();
+        self.idle_since
+            .retain(|id, _| live.iter().any(|t| t.id == *id));
         // Tasks ECS has not created yet (desired above what exists) are starting too.
         let unmaterialized = service
             .desired
@@ -84,15 +116,19 @@ impl Policy for KeepAlive {
         for t in &live {
             match t.phase {
                 TaskPhase::Provisioning | TaskPhase::Pending => starting += 1,
-                TaskPhase::Running if t.busy == Some(false) => match t.idle_since_s {
-                    Some(since) if now_s >= since + k_s => expired += 1,
-                    Some(since) => {
+                TaskPhase::Running if t.busy == Some(false) => {
+                    let since = self.idle_since_s(t, now_s);
+                    if now_s >= since + k_s {
+                        expired += 1;
+                    } else {
                         idle_kept += 1;
                         next_expiry_s = next_expiry_s.min(since + k_s);
                     }
-                    None => idle_kept += 1,
-                },
-                TaskPhase::Running => busy += 1,
+                }
+                TaskPhase::Running => {
+                    self.idle_since.insert(t.id, None);
+                    busy += 1;
+                }
                 TaskPhase::Stopping => {}
             }
         }
@@ -122,6 +158,11 @@ impl Policy for KeepAlive {
             tick_wake
         };
         set_to(obs, to, text, now_s, wake_s)
+    }
+
+    fn restart(&mut self) {
+        self.idle_since.clear();
+        self.restarted = true;
     }
 }
 
@@ -228,18 +269,29 @@ mod tests {
     #[test]
     fn unknowns_never_scale_in() {
         let mut p = ka();
-        let o = with_tasks(
-            0,
-            0,
-            vec![
-                task(1, TaskPhase::Running, None, Some(0.0)),
-                task(2, TaskPhase::Running, Some(false), None),
-            ],
-        );
+        let o = with_tasks(0, 0, vec![task(1, TaskPhase::Running, None, Some(0.0))]);
         assert_eq!(set(&p.decide(&o, 1e6)), None);
         let mut o = o;
         o.tasks = None;
         assert!(p.decide(&o, 1e6).actions.is_empty());
+    }
+
+    /// No ECS read gives `idle_since_s` (issue #8): the baseline tracks it from `busy`. A worker
+    /// seen busy at 100 s and idle from the 115 s tick expires K after 115 s, not after its
+    /// start; after a restart, idle time counts from the restart only.
+    #[test]
+    fn idle_time_is_tracked_from_busy_reads() {
+        let mut p = ka();
+        let busy = with_tasks(0, 1, vec![task(1, TaskPhase::Running, Some(true), None)]);
+        let idle = || with_tasks(0, 0, vec![task(1, TaskPhase::Running, Some(false), None)]);
+        assert_eq!(set(&p.decide(&busy, 100.0)), None);
+        assert_eq!(set(&p.decide(&idle(), 115.0)), None);
+        assert_eq!(set(&p.decide(&idle(), 714.0)), None, "idle 599 s < K");
+        assert_eq!(set(&p.decide(&idle(), 715.0)), Some(0), "idle K = 600 s");
+        let mut p = ka();
+        p.restart();
+        assert_eq!(set(&p.decide(&idle(), 5000.0)), None, "idle since restart");
+        assert_eq!(set(&p.decide(&idle(), 5600.0)), Some(0));
     }
 
     proptest! {

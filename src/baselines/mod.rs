@@ -245,6 +245,7 @@ struct MinuteAgg {
     minute: i64,
     visible_sum: f64,
     visible_n: u32,
+    visible_max: f64,
     running_sum: f64,
     running_n: u32,
 }
@@ -271,6 +272,7 @@ impl MinuteSeries {
                 minute,
                 visible_sum: 0.0,
                 visible_n: 0,
+                visible_max: 0.0,
                 running_sum: 0.0,
                 running_n: 0,
             });
@@ -279,6 +281,7 @@ impl MinuteSeries {
             if let Some(v) = visible {
                 last.visible_sum += v as f64;
                 last.visible_n += 1;
+                last.visible_max = last.visible_max.max(v as f64);
             }
             if let Some(r) = running {
                 last.running_sum += f64::from(r);
@@ -309,6 +312,18 @@ impl MinuteSeries {
         self.get(minute)
             .filter(|p| p.visible_n > 0)
             .map(|p| p.visible_sum / f64::from(p.visible_n))
+    }
+
+    /// `Maximum` of visible messages over the `minutes` ending at `latest` (the statistic and
+    /// period CDK's `metricApproximateNumberOfMessagesVisible()` uses by default: Maximum over
+    /// 5 minutes), from the minutes that have samples; `None` if none has.
+    pub(crate) fn visible_max(&self, latest: i64, minutes: u32) -> Option<f64> {
+        let from = latest - i64::from(minutes.max(1)) + 1;
+        self.points
+            .iter()
+            .filter(|p| p.minute >= from && p.minute <= latest && p.visible_n > 0)
+            .map(|p| p.visible_max)
+            .reduce(f64::max)
     }
 
     /// Backlog per running task over minute `minute`: mean visible / mean running. `None` when

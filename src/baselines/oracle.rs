@@ -8,6 +8,11 @@
 //! messages in the queue need, so a slow boot in the world does not strand work. It is not a
 //! baseline anyone can run; it shows how much of the gap to the floor a perfect forecast closes.
 //!
+//! [`Oracle::slo_aware`] is the same clairvoyant policy using the wait allowance: it plans for
+//! every job starting `max_wait` (less one tick, for safety) after it arrives, so each needed
+//! worker is launched to be ready by arrival + max_wait rather than by arrival, and it does not
+//! launch for the queue beyond that plan. It shows what clairvoyance buys at a given SLO.
+//!
 //! The offline zero-wait reference cost that reports print lives with the metrics, in
 //! `crate::sim::reference`.
 
@@ -125,6 +130,8 @@ pub struct Oracle {
     profile: ConcurrencyProfile,
     params: OracleParams,
     common: BaselineCommon,
+    /// How long each job may wait in the plan (0 = the zero-wait oracle).
+    defer_s: f64,
 }
 
 impl Oracle {
@@ -133,6 +140,30 @@ impl Oracle {
             profile: ConcurrencyProfile::new(jobs),
             params,
             common,
+            defer_s: 0.0,
+        }
+    }
+
+    /// The SLO-aware clairvoyant reference: plans each job to start by arrival + `max_wait_s`.
+    pub fn slo_aware(
+        jobs: &[Job],
+        max_wait_s: f64,
+        params: OracleParams,
+        common: BaselineCommon,
+    ) -> Self {
+        let defer_s = (max_wait_s - params.tick_s.max(1.0)).max(0.0);
+        let deferred: Vec<Job> = jobs
+            .iter()
+            .map(|j| Job {
+                arrival_s: j.arrival_s + defer_s,
+                service_s: j.service_s,
+            })
+            .collect();
+        Oracle {
+            profile: ConcurrencyProfile::new(&deferred),
+            params,
+            common,
+            defer_s,
         }
     }
 }
@@ -151,6 +182,20 @@ impl Policy for Oracle {
         let horizon_s = self.params.lead_s.max(self.params.hold_s).max(0.0) + tick_s;
         let k = f64::from(self.common.jobs_per_task());
         let peak = ceil_tasks(f64::from(self.profile.peak(now_s, now_s + horizon_s)) / k);
+        if self.defer_s > 0.0 {
+            // The plan already covers the queue: its jobs are due by arrival + max_wait.
+            let target = self.common.clamp(peak);
+            return set_to(
+                obs,
+                target,
+                format!(
+                    "oracle (SLO-aware): peak demand {peak} task(s) in the next {horizon_s:.0} s with every job starting {:.0} s after it arrives",
+                    self.defer_s
+                ),
+                now_s,
+                wake,
+            );
+        }
         let queued = obs
             .queue
             .map(|q| ceil_tasks((q.visible + q.in_flight + q.delayed) as f64 / k))
@@ -194,6 +239,23 @@ mod tests {
         assert_eq!(p.peak(16.0, 19.0), 0);
         assert_eq!(p.peak(16.0, 20.0), 1);
         assert_eq!(p.peak(-5.0, 100.0), 2);
+    }
+
+    /// The SLO-aware reference launches for a job so it is ready by arrival + max_wait, not by
+    /// arrival, and does not launch for a waiting job before its plan says so.
+    #[test]
+    fn slo_aware_launches_for_arrival_plus_max_wait() {
+        let jobs = [job(1000.0, 100.0)];
+        let common = crate::baselines::testutil::up_to(5);
+        let p = OracleParams::default();
+        let mut zero = Oracle::new(&jobs, p, common);
+        let mut slo = Oracle::slo_aware(&jobs, 600.0, p, common);
+        // Lead 300 s + a tick: the zero-wait oracle launches at 700 s.
+        assert_eq!(set(&zero.decide(&obs(0, 0, 0, 0, 0), 700.0)), Some(1));
+        assert_eq!(set(&slo.decide(&obs(0, 0, 0, 0, 0), 700.0)), None);
+        // The job waits in the queue; planned start 1000 + 585: launch from 1270.
+        assert_eq!(set(&slo.decide(&obs(1, 0, 0, 0, 0), 1200.0)), None);
+        assert_eq!(set(&slo.decide(&obs(1, 0, 0, 0, 0), 1280.0)), Some(1));
     }
 
     #[test]

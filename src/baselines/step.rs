@@ -1,19 +1,33 @@
-//! AWS Application Auto Scaling step scaling on SQS queue depth, configured as the fourTheorem
-//! `cdk-ecs-mi-template` configures it, as a peer baseline: 0 messages → 0 tasks, 1–10 → 1,
-//! 11–20 → 2, 21–30 → 3, 31+ → 4, cooldown 60 s, on the 1-minute
-//! `ApproximateNumberOfMessagesVisible` alarm.
+//! AWS Application Auto Scaling step scaling on SQS queue depth, as the fourTheorem
+//! `cdk-ecs-mi-template` deploys it, as a peer baseline: one step policy per direction on an
+//! alarm over `ApproximateNumberOfMessagesVisible`; the upper alarm (≥ 1 message) adds 1 task
+//! for 1–10 messages, 2 for 11–20, 3 for 21–30, 4 for 31+; the lower alarm (0 messages) removes
+//! up to 4 (to zero); cooldown 60 s.
 //!
-//! Sources (docs/peers.md, "step"): the template README and AWS Bites ep. 150
-//! (steps, cooldown 60 s, max 4 tasks; the template's code was not available, so the steps are
-//! modelled as exact task counts per band, as the README states them); podwhisperer v2
-//! `cdk/lib/podwhisperer-stack.ts` (same style: lower alarm at 0 messages scales in, upper alarm
-//! at ≥ 1 scales out); AAS `API_StepScalingPolicyConfiguration` (cooldown semantics: scale-in
-//! blocked during its cooldown; a scale-out during a cooldown adds only beyond the earlier add;
-//! a scale-out interrupts a scale-in cooldown). CDK `scaleOnMetric` builds one policy per
-//! direction, each with its own cooldown, so a scale-out's cooldown does not block a scale-in.
+//! As deployed (the default):
+//! - `ChangeInCapacity`: CDK's `scaleOnMetric` default adjustment type, so each step *adds*
+//!   its count to the current desired count rather than setting it.
+//! - The alarm metric is CDK's default for `metricApproximateNumberOfMessagesVisible()`:
+//!   statistic `Maximum`, period 5 minutes (here: the maximum of the SQS samples over the last
+//!   five published minutes).
+//! - While an alarm stays in ALARM, CloudWatch repeats its action every minute (CloudWatch
+//!   alarm-actions documentation), and Application Auto Scaling applies it once the cooldown
+//!   allows: a scale-out inside the cooldown adds only beyond what the earlier one added, a
+//!   scale-in is blocked during its cooldown, a scale-out ends a scale-in cooldown
+//!   (`API_StepScalingPolicyConfiguration`). CDK builds one policy per direction, each with its
+//!   own cooldown.
 //!
-//! Generalised: tasks = ceil(visible / `msgs_per_step`) capped at `max_step_tasks`. Between the
-//! two alarms (a mean strictly between 0 and 1 message) neither fires. Alarm state and
+//! The older reading, each band as an *exact* task count on a 1-minute mean, is kept as a
+//! separately labelled configuration (`StepParams::exact_count`).
+//!
+//! Sources: the template's README and AWS Bites ep. 150 (steps, cooldown 60 s, max 4 tasks);
+//! podwhisperer v2 `cdk/lib/podwhisperer-stack.ts` (same style); CDK `StepScalingPolicy` /
+//! `scaleOnMetric` docs (adjustment type default) and `Queue.metric*` docs (statistic and
+//! period defaults); AAS step scaling cooldown semantics; CloudWatch "alarm actions" (repeat
+//! each minute in ALARM for Auto Scaling actions).
+//!
+//! Generalised: the band index is ceil(visible / `msgs_per_step`) capped at `max_step_tasks`.
+//! Between the two alarms (strictly between 0 and 1 message) neither fires. Alarm state and
 //! cooldowns live in CloudWatch/AAS, so a controller restart keeps them. Leaves to others: which
 //! task ECS stops (keyed on visible only, so the last in-flight job's worker is scaled in: a
 //! documented template risk, kept).
@@ -21,9 +35,22 @@
 use super::{BaselineCommon, MinuteSeries, due, hold, next_evaluation, set_to};
 use crate::core::model::{Decision, Observation, Policy};
 
-/// Step settings; `Default` is the template's.
+/// How a step adjustment is applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StepAdjustment {
+    /// Add (or remove) the band's count: what the template deploys.
+    ChangeInCapacity,
+    /// Set the band's count as the desired count.
+    ExactCapacity,
+}
+
+/// Step settings; `Default` is the template as deployed.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StepParams {
+    pub adjustment: StepAdjustment,
+    /// The alarm's metric: `Maximum` over this many minutes (5, CDK's default), or, when 0,
+    /// the 1-minute mean (the exact-count variant).
+    pub max_over_minutes: u32,
     /// Messages per step band (1–10 → 1 task with 10).
     pub msgs_per_step: u32,
     /// Task count of the last band (31+ → 4 with the template).
@@ -37,6 +64,8 @@ pub struct StepParams {
 impl Default for StepParams {
     fn default() -> Self {
         StepParams {
+            adjustment: StepAdjustment::ChangeInCapacity,
+            max_over_minutes: 5,
             msgs_per_step: 10,
             max_step_tasks: 4,
             cooldown_s: 60.0,
@@ -46,6 +75,16 @@ impl Default for StepParams {
 }
 
 impl StepParams {
+    /// The bands read as exact task counts on the 1-minute mean (the earlier model; labelled
+    /// separately in the backtest).
+    pub fn exact_count() -> Self {
+        StepParams {
+            adjustment: StepAdjustment::ExactCapacity,
+            max_over_minutes: 0,
+            ..StepParams::default()
+        }
+    }
+
     /// The task count the step bands give for a visible-messages datapoint, or `None` when the
     /// datapoint lies between the lower alarm (≤ 0) and the upper alarm (≥ 1).
     pub fn tasks_for(&self, visible: f64) -> Option<u32> {
@@ -70,6 +109,8 @@ pub struct Step {
     series: MinuteSeries,
     next_eval_s: Option<f64>,
     scale_out_cooldown_until_s: Option<f64>,
+    /// What the scale-out that started the current cooldown added (ChangeInCapacity).
+    added_in_cooldown: u32,
     scale_in_cooldown_until_s: Option<f64>,
 }
 
@@ -81,6 +122,7 @@ impl Step {
             series: MinuteSeries::default(),
             next_eval_s: None,
             scale_out_cooldown_until_s: None,
+            added_in_cooldown: 0,
             scale_in_cooldown_until_s: None,
         }
     }
@@ -102,7 +144,11 @@ impl Step {
             );
         }
         let latest = MinuteSeries::latest_visible_minute(now_s, self.params.metric_delay_s);
-        let Some(v) = self.series.visible_mean(latest) else {
+        let v = match self.params.max_over_minutes {
+            0 => self.series.visible_mean(latest),
+            n => self.series.visible_max(latest, n),
+        };
+        let Some(v) = v else {
             return (
                 desired,
                 "step: no visible-messages datapoint (insufficient data)".into(),
@@ -114,6 +160,9 @@ impl Step {
                 format!("step: visible {v:.2} between the alarms (≤0, ≥1): no alarm"),
             );
         };
+        if self.params.adjustment == StepAdjustment::ChangeInCapacity {
+            return self.change_in_capacity(v, band, desired, now_s);
+        }
         let to = c.clamp(band);
         let head = format!(
             "step: visible {v:.2} → band ceil({v:.0}/{}) capped {} = {band}",
@@ -136,6 +185,63 @@ impl Step {
             return (to, format!("{head} → {to}"));
         }
         (desired, format!("{head}: already {desired}"))
+    }
+
+    /// One repeat of the alarm action with `ChangeInCapacity`: band 0 is the lower alarm
+    /// (remove `max_step_tasks`), band k ≥ 1 the upper alarm (add k).
+    fn change_in_capacity(&mut self, v: f64, band: u32, desired: u32, now_s: f64) -> (u32, String) {
+        let c = self.common;
+        let stat = match self.params.max_over_minutes {
+            0 => "1-min mean".to_string(),
+            n => format!("{n}-min max"),
+        };
+        if band == 0 {
+            let to = c.clamp(desired.saturating_sub(self.params.max_step_tasks));
+            if to >= desired {
+                return (
+                    desired,
+                    format!("step: {stat} visible {v:.2} ≤ 0: already {desired}"),
+                );
+            }
+            if let Some(until) = self.scale_in_cooldown_until_s.filter(|&u| now_s < u) {
+                return (
+                    desired,
+                    format!(
+                        "step: {stat} visible {v:.2} ≤ 0: scale-in cooldown until {until:.0} s"
+                    ),
+                );
+            }
+            self.scale_in_cooldown_until_s = Some(now_s + self.params.cooldown_s);
+            return (
+                to,
+                format!(
+                    "step: {stat} visible {v:.2} ≤ 0 → −{} → {to}",
+                    self.params.max_step_tasks
+                ),
+            );
+        }
+        let in_cooldown = self.scale_out_cooldown_until_s.is_some_and(|u| now_s < u);
+        // Inside the cooldown only what exceeds the earlier add is added.
+        let add = if in_cooldown {
+            band.saturating_sub(self.added_in_cooldown)
+        } else {
+            band
+        };
+        let to = c.clamp(desired.saturating_add(add));
+        if to <= desired {
+            return (
+                desired,
+                format!("step: {stat} visible {v:.2} → +{band}: nothing to add ({desired})"),
+            );
+        }
+        if in_cooldown {
+            self.added_in_cooldown = self.added_in_cooldown.max(band);
+        } else {
+            self.added_in_cooldown = band;
+            self.scale_out_cooldown_until_s = Some(now_s + self.params.cooldown_s);
+        }
+        self.scale_in_cooldown_until_s = None;
+        (to, format!("step: {stat} visible {v:.2} → +{band} → {to}"))
     }
 }
 
@@ -171,7 +277,7 @@ mod tests {
     }
 
     fn step() -> Step {
-        Step::new(StepParams::default(), common())
+        Step::new(StepParams::exact_count(), common())
     }
 
     #[test]
@@ -226,7 +332,7 @@ mod tests {
     fn scale_in_cooldown_blocks_and_scale_out_inside_it_is_not_blocked() {
         let p = StepParams {
             cooldown_s: 150.0,
-            ..StepParams::default()
+            ..StepParams::exact_count()
         };
         let mut s = Step::new(p, common());
         // Minute m is evaluated at 60·m + 120. 120: 31 → 4 (already); 180: 15 → 2, scale-in
@@ -241,6 +347,47 @@ mod tests {
         let mut s = step();
         let trace = run(&mut s, &[35, 25, 15, 5, 0, 0, 0], 4);
         assert_eq!(trace, vec![(180.0, 3), (240.0, 2), (300.0, 1), (360.0, 0)]);
+    }
+
+    /// The template as deployed: ChangeInCapacity on the 5-minute maximum, repeated every
+    /// minute while the alarm stays in ALARM. 15 messages → +2 per minute (cooldown 60 s never
+    /// blocks the next minute) until the maximum; the 5-minute maximum keeps the lower alarm
+    /// off for five minutes after the queue empties, then −4.
+    #[test]
+    fn template_adds_each_minute_in_alarm_and_scales_in_late() {
+        let mut s = Step::new(StepParams::default(), common());
+        let trace = run(
+            &mut s,
+            &[15, 15, 15, 15, 15, 15, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+            0,
+        );
+        assert_eq!(
+            trace,
+            vec![
+                (120.0, 2),
+                (180.0, 4),
+                (240.0, 6),
+                (300.0, 8),
+                (360.0, 10),
+                (720.0, 6),
+                (780.0, 2),
+                (840.0, 0)
+            ]
+        );
+    }
+
+    /// A scale-out inside the cooldown adds only beyond the earlier add.
+    #[test]
+    fn change_in_capacity_cooldown_adds_only_the_difference() {
+        let p = StepParams {
+            cooldown_s: 150.0,
+            ..StepParams::default()
+        };
+        let mut s = Step::new(p, common());
+        // 120: 5 → +1; 180 (in cooldown): 25 → +3, adds 2; 240 (in cooldown): 25 → adds 0;
+        // 300: cooldown over (ends 270): +3.
+        let trace = run(&mut s, &[5, 25, 25, 25, 25, 25], 0);
+        assert_eq!(trace, vec![(120.0, 1), (180.0, 3), (300.0, 6)]);
     }
 
     #[test]

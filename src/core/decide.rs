@@ -12,9 +12,8 @@ use crate::core::config::{ServiceConfig, fmt_s};
 use crate::core::forecast::{ArrivalForecaster, ServiceTimeLearner};
 use crate::core::guards::{GUARDS, GuardInput, Guarded};
 use crate::core::lag::LagLearner;
-use crate::core::model::{
-    Action, Counters, Decision, Observation, Policy, QueueDepth, Reason, ReasonCode,
-};
+use crate::core::model::{Action, Decision, Observation, Policy, QueueDepth, Reason, ReasonCode};
+use crate::core::observed::ObservedCounts;
 use crate::core::queueing::{poisson_quantile, servers_for};
 use std::collections::VecDeque;
 
@@ -29,9 +28,7 @@ pub struct CoreState {
     pub lag: LagLearner,
     pub service: ServiceTimeLearner,
     pub arrivals: ArrivalForecaster,
-    last_obs_s: Option<f64>,
-    last_counters: Option<Counters>,
-    last_depth: Option<QueueDepth>,
+    observed: ObservedCounts,
     /// Since when jobs have been waiting without a break: the oldest waiting job is at most
     /// this old (SQS gives its age only through CloudWatch).
     backlog_since_s: Option<f64>,
@@ -49,9 +46,7 @@ impl CoreState {
             lag: LagLearner::new(cfg.estimates.cold_start_s, cfg.estimates.warm_start_s),
             service: ServiceTimeLearner::new(cfg.estimates.service_s),
             arrivals: ArrivalForecaster::new(),
-            last_obs_s: None,
-            last_counters: None,
-            last_depth: None,
+            observed: ObservedCounts::default(),
             backlog_since_s: None,
             found: None,
             recent: VecDeque::new(),
@@ -76,56 +71,20 @@ pub struct Sizing {
     pub hold_s: f64,
 }
 
-fn learn(cfg: &ServiceConfig, st: &mut CoreState, obs: &Observation, now_s: f64) {
+fn learn(st: &mut CoreState, obs: &Observation, now_s: f64) {
     if let Some(tasks) = &obs.tasks {
         st.lag.observe(tasks);
     }
-    let dt = st.last_obs_s.map(|t| now_s - t).unwrap_or(0.0);
-    if dt > 0.0 {
-        let from = now_s - dt;
-        match (obs.counters, st.last_counters, obs.queue) {
-            (Some(c), Some(prev), q) if c.sent_total >= prev.sent_total => {
-                let sent = (c.sent_total - prev.sent_total) as f64;
-                st.arrivals.record(sent, from, now_s);
-                if let Some(q) = q
-                    && c.deleted_total >= prev.deleted_total
-                {
-                    let in_flight = st
-                        .last_depth
-                        .map(|p| (p.in_flight + q.in_flight) as f64 / 2.0)
-                        .unwrap_or(q.in_flight as f64);
-                    let deleted = (c.deleted_total - prev.deleted_total) as f64;
-                    st.service.record(in_flight, deleted, dt);
-                }
-            }
-            (_, _, Some(q)) => {
-                // No counters: arrivals ≥ growth of the queue plus the jobs finished meanwhile
-                // (estimated from work in flight and the learned service time).
-                if let Some(p) = st.last_depth {
-                    let total = |d: QueueDepth| (d.visible + d.in_flight + d.delayed) as f64;
-                    let finished = p.in_flight as f64 * dt / st.service.estimate_s.max(1.0);
-                    let arrived = (total(q) - total(p) + finished).max(0.0);
-                    st.arrivals.record(arrived, from, now_s);
-                }
-            }
-            _ => {}
-        }
-    }
-    if obs.counters.is_some() {
-        st.last_counters = obs.counters;
-    }
+    // Arrivals and service time from delayed CloudWatch minute sums and SQS counts only.
+    st.observed
+        .learn(obs, now_s, &mut st.arrivals, &mut st.service);
     if let Some(q) = obs.queue {
-        st.last_depth = Some(q);
         st.backlog_since_s = match (q.backlog(), st.backlog_since_s) {
             (0, _) => None,
             (_, Some(t)) => Some(t),
             (_, None) => Some(now_s),
         };
     }
-    if obs.queue.is_some() || obs.counters.is_some() {
-        st.last_obs_s = Some(now_s);
-    }
-    let _ = cfg;
 }
 
 /// Size the service from what has been learned. Pure function of its inputs.
@@ -288,26 +247,6 @@ pub fn budget_cap_tasks(cfg: &ServiceConfig, budget_per_hour_usd: f64) -> u32 {
     instances.saturating_mul(cfg.tasks_per_instance.max(1))
 }
 
-/// Whether this tick's reads support a scale-in: every read a scale-in needs succeeded
-/// (`Observation::complete_for_scale_in`), and the queue counts are not visibly behind. SQS
-/// counts can lag; when the message counters are read too, a queue holding fewer messages than
-/// were sent and not yet deleted is an old count that hides work. A counter read that worked
-/// before and failed now is a failed read like any other. (Without counters at all, as in an
-/// AWS setup with no CloudWatch read, there is nothing to compare and the queue is trusted.)
-fn scale_in_reads_ok(had_counters: bool, obs: &Observation) -> bool {
-    if !obs.complete_for_scale_in() {
-        return false;
-    }
-    match (obs.counters, obs.queue) {
-        (None, _) => !had_counters,
-        (Some(c), Some(q)) => {
-            let outstanding = c.sent_total.saturating_sub(c.deleted_total);
-            q.visible + q.in_flight + q.delayed >= outstanding
-        }
-        (Some(_), None) => false,
-    }
-}
-
 /// One tick of preheat for one service.
 pub fn decide(
     cfg: &ServiceConfig,
@@ -316,9 +255,8 @@ pub fn decide(
     obs: &Observation,
     now_s: f64,
 ) -> Decision {
-    let had_counters = st.last_counters.is_some();
-    learn(cfg, st, obs, now_s);
-    let scale_in_ok = scale_in_reads_ok(had_counters, obs);
+    learn(st, obs, now_s);
+    let scale_in_ok = obs.complete_for_scale_in();
     let wake_at_s = now_s + tick_s;
     let current = obs.service.map(|s| s.desired).or(st.last_desired);
     // Without the service's own desired count, a write could be a scale-in: the last count
@@ -537,7 +475,7 @@ impl Policy for Preheat {
 mod tests {
     use super::*;
     use crate::core::config::{Config, DEFAULT_CONFIG_YAML};
-    use crate::core::model::{ServiceCounts, TaskInfo, TaskPhase};
+    use crate::core::model::{QueueMetrics, ServiceCounts, TaskInfo, TaskPhase};
 
     fn cfg() -> ServiceConfig {
         let mut c = Config::parse(DEFAULT_CONFIG_YAML, "t")
@@ -548,17 +486,14 @@ mod tests {
         c
     }
 
-    fn obs(visible: u64, in_flight: u64, desired: u32, sent: u64, deleted: u64) -> Observation {
+    fn obs(visible: u64, in_flight: u64, desired: u32) -> Observation {
         Observation {
             queue: Some(QueueDepth {
                 visible,
                 in_flight,
                 delayed: 0,
             }),
-            counters: Some(Counters {
-                sent_total: sent,
-                deleted_total: deleted,
-            }),
+            metrics: Some(QueueMetrics::default()),
             service: Some(ServiceCounts {
                 desired,
                 running: desired,
@@ -583,11 +518,11 @@ mod tests {
     fn launches_no_longer_needed_are_cancelled_not_held() {
         let c = cfg();
         let mut st = CoreState::new(&c);
-        let d = decide(&c, 15.0, &mut st, &obs(5, 0, 0, 5, 0), 0.0);
+        let d = decide(&c, 15.0, &mut st, &obs(5, 0, 0), 0.0);
         let launched = desired_of(&d).expect("a backlog with no worker launches");
         assert!(launched >= 1);
         // The jobs went elsewhere (a purge, another consumer); the launches are still pending.
-        let mut o = obs(0, 0, launched, 5, 5);
+        let mut o = obs(0, 0, launched);
         o.tasks = Some(Vec::new());
         o.service = Some(ServiceCounts {
             desired: launched,
@@ -598,8 +533,8 @@ mod tests {
         assert_eq!(desired_of(&d), Some(0), "{}", d.why);
         // A running idle worker, by contrast, is kept through the hold window.
         let mut st = CoreState::new(&c);
-        decide(&c, 15.0, &mut st, &obs(1, 0, 0, 1, 0), 0.0);
-        let mut o = obs(0, 0, 1, 1, 1);
+        decide(&c, 15.0, &mut st, &obs(1, 0, 0), 0.0);
+        let mut o = obs(0, 0, 1);
         o.tasks = Some(Vec::new());
         let d = decide(&c, 15.0, &mut st, &o, 15.0);
         assert_eq!(desired_of(&d), None, "{}", d.why);
@@ -610,7 +545,7 @@ mod tests {
     fn idle_queue_stays_at_zero_and_explains_why() {
         let c = cfg();
         let mut st = CoreState::new(&c);
-        let d = decide(&c, 15.0, &mut st, &obs(0, 0, 0, 0, 0), 0.0);
+        let d = decide(&c, 15.0, &mut st, &obs(0, 0, 0), 0.0);
         assert_eq!(desired_of(&d), None);
         assert!(d.why.text.starts_with("desired 0:"), "{}", d.why);
         assert_eq!(d.wake_at_s, 15.0);
@@ -620,8 +555,8 @@ mod tests {
     fn backlog_scales_out_and_says_so() {
         let c = cfg();
         let mut st = CoreState::new(&c);
-        decide(&c, 15.0, &mut st, &obs(0, 0, 0, 0, 0), 0.0);
-        let d = decide(&c, 15.0, &mut st, &obs(6, 0, 0, 6, 0), 15.0);
+        decide(&c, 15.0, &mut st, &obs(0, 0, 0), 0.0);
+        let d = decide(&c, 15.0, &mut st, &obs(6, 0, 0), 15.0);
         let n = desired_of(&d).expect("scale out");
         // A burst of 6 in one tick reads as a rate too, so the forecast may add a few more.
         assert!(n >= 1 && n <= c.max_tasks, "{n}");
@@ -632,7 +567,7 @@ mod tests {
     fn missing_queue_holds_without_actions() {
         let c = cfg();
         let mut st = CoreState::new(&c);
-        let mut o = obs(0, 0, 3, 0, 0);
+        let mut o = obs(0, 0, 3);
         o.queue = None;
         let d = decide(&c, 15.0, &mut st, &o, 0.0);
         assert!(d.actions.is_empty());
@@ -643,8 +578,8 @@ mod tests {
     fn missing_service_counts_never_scale_in() {
         let c = cfg();
         let mut st = CoreState::new(&c);
-        decide(&c, 15.0, &mut st, &obs(20, 0, 0, 20, 0), 0.0);
-        let mut o = obs(0, 0, 0, 20, 0);
+        decide(&c, 15.0, &mut st, &obs(20, 0, 0), 0.0);
+        let mut o = obs(0, 0, 0);
         o.service = None;
         for i in 1..100 {
             let d = decide(&c, 15.0, &mut st, &o, i as f64 * 15.0);
@@ -656,14 +591,14 @@ mod tests {
     fn holds_workers_for_the_break_even_time_then_releases() {
         let c = cfg();
         let mut st = CoreState::new(&c);
-        decide(&c, 15.0, &mut st, &obs(4, 0, 0, 4, 0), 0.0);
+        decide(&c, 15.0, &mut st, &obs(4, 0, 0), 0.0);
         // Four workers ran the jobs; queue empty now. They are held at least one cold start.
-        let d = decide(&c, 15.0, &mut st, &obs(0, 0, 4, 4, 4), 60.0);
+        let d = decide(&c, 15.0, &mut st, &obs(0, 0, 4), 60.0);
         assert!(desired_of(&d).is_none());
         let mut last = 4;
         for i in 0..200 {
             // A scale-in needs the task read too (no worker is busy here).
-            let mut o = obs(0, 0, last, 4, 4);
+            let mut o = obs(0, 0, last);
             o.tasks = Some(Vec::new());
             let d = decide(&c, 15.0, &mut st, &o, 75.0 + i as f64 * 15.0);
             if let Some(n) = desired_of(&d) {
@@ -737,7 +672,7 @@ mod tests {
     fn learns_cold_lag_from_tasks() {
         let c = cfg();
         let mut st = CoreState::new(&c);
-        let mut o = obs(0, 0, 1, 0, 0);
+        let mut o = obs(0, 0, 1);
         o.tasks = Some(
             (0..10)
                 .map(|i| TaskInfo {
@@ -759,13 +694,13 @@ mod tests {
     fn scale_in_after_is_written_once_then_rate_limited() {
         let c = cfg();
         let mut st = CoreState::new(&c);
-        let d = decide(&c, 15.0, &mut st, &obs(0, 0, 0, 0, 0), 0.0);
+        let d = decide(&c, 15.0, &mut st, &obs(0, 0, 0), 0.0);
         assert!(
             d.actions
                 .iter()
                 .any(|a| matches!(a, Action::SetScaleInAfter { seconds: 30, .. }))
         );
-        let d = decide(&c, 15.0, &mut st, &obs(0, 0, 0, 0, 0), 15.0);
+        let d = decide(&c, 15.0, &mut st, &obs(0, 0, 0), 15.0);
         assert!(d.actions.is_empty());
     }
 
@@ -790,7 +725,7 @@ mod tests {
         let mut c = cfg();
         c.max_tasks = 5;
         let mut st = CoreState::new(&c);
-        let o = obs(0, 3, 10, 0, 0); // tasks: None = the task read failed
+        let o = obs(0, 3, 10); // tasks: None = the task read failed
         for i in 0..20 {
             let d = decide(&c, 15.0, &mut st, &o, i as f64 * 15.0);
             assert_eq!(desired_of(&d), None, "{}", d.why);
@@ -812,17 +747,17 @@ mod tests {
         c.budget_per_hour_usd = Some(3.5 * per_task_h); // pays for 3 tasks
         let mut st = CoreState::new(&c);
         // Incomplete observation, desired 10: hold.
-        let d = decide(&c, 15.0, &mut st, &obs(0, 0, 10, 0, 0), 0.0);
+        let d = decide(&c, 15.0, &mut st, &obs(0, 0, 10), 0.0);
         assert_eq!(desired_of(&d), None, "{}", d.why);
         assert_eq!(d.why.code, ReasonCode::MissingData, "{}", d.why);
         // Complete observation, 6 workers busy: the budget may not stop them.
         let mut st = CoreState::new(&c);
-        let mut o = obs(0, 6, 6, 0, 0);
+        let mut o = obs(0, 6, 6);
         o.tasks = Some(busy_tasks(6));
         let d = decide(&c, 15.0, &mut st, &o, 0.0);
         assert!(desired_of(&d).is_none_or(|n| n >= 6), "{}", d.why);
         // 8 running, 6 busy: the budget scales in, to the busy count and no further.
-        let mut o = obs(0, 6, 8, 0, 0);
+        let mut o = obs(0, 6, 8);
         o.tasks = Some(busy_tasks(6));
         let d = decide(&c, 15.0, &mut st, &o, 15.0);
         assert_eq!(desired_of(&d), Some(6), "{}", d.why);

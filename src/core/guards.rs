@@ -15,7 +15,7 @@ pub struct GuardInput<'a> {
     pub now_s: f64,
     pub current: Option<u32>,
     pub busy: u32,
-    /// Whether this tick's reads support a scale-in (`decide::scale_in_reads_ok`): every read
+    /// Whether this tick's reads support a scale-in (`Observation::complete_for_scale_in`): every read
     /// in, and the queue count not visibly behind.
     pub scale_in_ok: bool,
 }

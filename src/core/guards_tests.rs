@@ -6,8 +6,8 @@
 use crate::core::config::{Config, DEFAULT_CONFIG_YAML, Floor, ServiceConfig};
 use crate::core::decide::{CoreState, budget_cap_tasks, decide};
 use crate::core::model::{
-    Action, Counters, Decision, Observation, QueueDepth, ReasonCode, ServiceCounts, TaskInfo,
-    TaskPhase,
+    Action, Decision, MinuteSums, Observation, QueueDepth, QueueMetrics, ReasonCode,
+    ServiceCounts, TaskInfo, TaskPhase,
 };
 use proptest::prelude::*;
 
@@ -20,17 +20,14 @@ fn cfg() -> ServiceConfig {
     c
 }
 
-fn obs(visible: u64, in_flight: u64, desired: u32, sent: u64, deleted: u64) -> Observation {
+fn obs(visible: u64, in_flight: u64, desired: u32) -> Observation {
     Observation {
         queue: Some(QueueDepth {
             visible,
             in_flight,
             delayed: 0,
         }),
-        counters: Some(Counters {
-            sent_total: sent,
-            deleted_total: deleted,
-        }),
+        metrics: Some(QueueMetrics::default()),
         service: Some(ServiceCounts {
             desired,
             running: desired,
@@ -63,10 +60,10 @@ fn always(min_tasks: u32) -> Floor {
 fn idle_hour(tweak: impl Fn(u32, &mut Observation)) -> u32 {
     let c = cfg();
     let mut st = CoreState::new(&c);
-    decide(&c, 15.0, &mut st, &obs(4, 0, 0, 4, 0), 0.0);
+    decide(&c, 15.0, &mut st, &obs(4, 0, 0), 0.0);
     let mut last = 4;
     for i in 0..240 {
-        let mut o = obs(0, 0, last, 4, 4);
+        let mut o = obs(0, 0, last);
         o.tasks = Some(Vec::new());
         tweak(i, &mut o);
         let d = decide(&c, 15.0, &mut st, &o, 60.0 + f64::from(i) * 15.0);
@@ -77,34 +74,23 @@ fn idle_hour(tweak: impl Fn(u32, &mut Observation)) -> u32 {
     last
 }
 
-/// Regression (issue #14, stale SQS counts): a queue count older than the message counters
-/// (fewer messages than sent and not deleted) or a counter read that failed after working
-/// blocks a scale-in. A message in flight with no protected task is a busy worker (the busy
-/// floor counts in-flight messages, issue #10): the scale-in keeps that one worker.
+/// Partial reads block a scale-in: a failed task or queue read holds the count. A message in
+/// flight with no protected task is a busy worker (the busy floor counts in-flight messages):
+/// the scale-in keeps that one worker.
 #[test]
-fn lagging_or_partial_reads_block_scale_in() {
+fn partial_reads_block_scale_in() {
     assert_eq!(
         idle_hour(|_, _| {}),
         0,
         "control: idle workers are released"
     );
-    let lagging = |_, o: &mut Observation| {
-        o.counters = Some(Counters {
-            sent_total: 5,
-            deleted_total: 4,
-        });
-    };
-    assert_eq!(idle_hour(lagging), 4);
-    assert_eq!(idle_hour(|_, o| o.counters = None), 4);
+    assert_eq!(idle_hour(|_, o| o.tasks = None), 4);
+    assert_eq!(idle_hour(|_, o| o.queue = None), 4);
     let hidden = |_, o: &mut Observation| {
         o.queue = Some(QueueDepth {
             visible: 0,
             in_flight: 1,
             delayed: 0,
-        });
-        o.counters = Some(Counters {
-            sent_total: 5,
-            deleted_total: 4,
         });
     };
     assert_eq!(idle_hour(hidden), 1);
@@ -116,11 +102,11 @@ fn floors_bind_on_an_idle_queue() {
     let mut c = cfg();
     c.floors = vec![always(3)];
     let mut st = CoreState::new(&c);
-    let d = decide(&c, 15.0, &mut st, &obs(0, 0, 0, 0, 0), 0.0);
+    let d = decide(&c, 15.0, &mut st, &obs(0, 0, 0), 0.0);
     assert_eq!(desired_of(&d), Some(3), "{}", d.why);
     assert_eq!(d.why.code, ReasonCode::Bounds);
     for i in 1..200 {
-        let mut o = obs(0, 0, 3, 0, 0);
+        let mut o = obs(0, 0, 3);
         o.tasks = Some(Vec::new());
         let d = decide(&c, 15.0, &mut st, &o, f64::from(i) * 15.0);
         assert_eq!(desired_of(&d), None, "{}", d.why);
@@ -133,7 +119,7 @@ fn budget_binds_below_max_tasks() {
     let mut c = cfg();
     c.budget_per_hour_usd = Some(c.price.per_hour_usd() * 3.5);
     let mut st = CoreState::new(&c);
-    let d = decide(&c, 15.0, &mut st, &obs(50, 0, 0, 50, 0), 0.0);
+    let d = decide(&c, 15.0, &mut st, &obs(50, 0, 0), 0.0);
     assert_eq!(desired_of(&d), Some(3), "{}", d.why);
     assert_eq!(d.why.code, ReasonCode::Budget);
 }
@@ -146,10 +132,10 @@ fn max_tasks_binds_without_a_budget() {
     c.budget_per_hour_usd = None;
     c.max_tasks = 5;
     let mut st = CoreState::new(&c);
-    let d = decide(&c, 15.0, &mut st, &obs(50, 0, 0, 50, 0), 0.0);
+    let d = decide(&c, 15.0, &mut st, &obs(50, 0, 0), 0.0);
     assert_eq!(desired_of(&d), Some(5), "{}", d.why);
     // A count found above max_tasks (someone else set it) is brought under it at once.
-    let mut o = obs(50, 0, 9, 100, 50);
+    let mut o = obs(50, 0, 9);
     o.tasks = Some(Vec::new());
     let d = decide(&c, 15.0, &mut st, &o, 15.0);
     assert_eq!(desired_of(&d), Some(5), "{}", d.why);
@@ -164,7 +150,7 @@ fn max_tasks_wins_over_the_step_limit() {
     c.budget_per_hour_usd = None;
     c.max_step = 1;
     let mut st = CoreState::new(&c);
-    let mut o = obs(50, 0, 12, 50, 0);
+    let mut o = obs(50, 0, 12);
     o.tasks = Some(Vec::new());
     let d = decide(&c, 15.0, &mut st, &o, 0.0);
     assert_eq!(desired_of(&d), Some(c.max_tasks), "{}", d.why);
@@ -179,7 +165,7 @@ fn budget_buys_whole_instances() {
     c.budget_per_hour_usd = Some(c.price.per_hour_usd() * 1.5);
     assert_eq!(budget_cap_tasks(&c, c.budget_per_hour_usd.unwrap()), 2);
     let mut st = CoreState::new(&c);
-    let d = decide(&c, 15.0, &mut st, &obs(50, 0, 0, 50, 0), 0.0);
+    let d = decide(&c, 15.0, &mut st, &obs(50, 0, 0), 0.0);
     assert_eq!(desired_of(&d), Some(2), "{}", d.why);
 }
 
@@ -251,7 +237,7 @@ proptest! {
             });
             let o = Observation {
                 queue: q.map(|(v, f, d)| QueueDepth { visible: v, in_flight: f, delayed: d }),
-                counters: counters.then_some(Counters { sent_total: sent, deleted_total: deleted }),
+                metrics: counters.then_some(QueueMetrics { minutes: vec![MinuteSums { minute_start_s: i as i64 * 60, sent: ds, deleted: dd }] }),
                 service: desired.map(|d| ServiceCounts { desired: d, running: d, pending: 0 }),
                 tasks,
                 instances: None,

@@ -1,7 +1,8 @@
 //! The pure decision core: what preheat observes and decides (`model`, `job`), how it reads its
 //! configuration (`config`), and the functions that turn an observation into actions
-//! (`decide` with its ordered `guards`, built on `forecast`, `lag` and `queueing`). Nothing
-//! here does I/O, reads a clock or draws from a global RNG; the worlds (`crate::sim`, `crate::aws`) and the loop
+//! (`decide` with its ordered `guards`, built on `observed`, `forecast`, `lag` and `queueing`).
+//! Nothing here does I/O, reads a clock or draws from a global RNG; the worlds (`crate::sim`,
+//! `crate::aws`) and the loop
 //! (`crate::reconcile`) supply observations and carry out the actions.
 
 pub mod config;
@@ -13,4 +14,5 @@ mod guards_tests;
 pub mod job;
 pub mod lag;
 pub mod model;
+pub mod observed;
 pub mod queueing;

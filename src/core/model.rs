@@ -26,13 +26,28 @@ impl QueueDepth {
     }
 }
 
-/// Cumulative message counters (CloudWatch `NumberOfMessagesSent` / `Deleted` in AWS, exact in
-/// the simulator). They let the core learn arrival rate and service time across missed ticks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
-pub struct Counters {
-    pub sent_total: u64,
-    pub deleted_total: u64,
+/// One CloudWatch `AWS/SQS` minute: the `Sum` of `NumberOfMessagesSent` and
+/// `NumberOfMessagesDeleted` over the minute that starts at `minute_start_s`. Production returns
+/// a minute only after a publication delay (much longer after the queue idled for hours) and
+/// none at all while the queue is inactive; the simulator returns exactly that.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct MinuteSums {
+    /// Start of the minute (a multiple of 60 on the world's timeline).
+    pub minute_start_s: i64,
+    pub sent: u64,
+    pub deleted: u64,
 }
+
+/// What one `GetMetricData` read returned for a queue: the minutes published so far inside the
+/// look-back window (`METRICS_LOOKBACK_S`), oldest first. A late minute is simply absent.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct QueueMetrics {
+    pub minutes: Vec<MinuteSums>,
+}
+
+/// How far back each CloudWatch read asks for minutes: long enough that a minute published after
+/// the longest documented delay (15 min after an idle queue wakes) is still inside the window.
+pub const METRICS_LOOKBACK_S: f64 = 1200.0;
 
 /// ECS `DescribeServices` counts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
@@ -65,7 +80,8 @@ pub struct TaskInfo {
     pub cold: Option<bool>,
     /// Whether the worker holds a job right now (task scale-in protection in AWS).
     pub busy: Option<bool>,
-    /// When a running, idle task last finished (or started) work.
+    /// When a running, idle task last finished (or started) work. No ECS read returns this, so
+    /// every world leaves it `None`; a policy that needs it tracks it from `busy` over ticks.
     pub idle_since_s: Option<f64>,
 }
 
@@ -78,10 +94,19 @@ pub struct InstanceCounts {
 }
 
 /// Everything one tick observed for one service. `None` = the read failed or is missing.
+///
+/// Each field is what one production read returns, and nothing more (docs/simulator.md,
+/// "What a policy sees"; pinned per field by `sim::world::observe` tests):
+/// - `queue`: SQS `GetQueueAttributes` approximate counts, possibly stale;
+/// - `metrics`: CloudWatch `GetMetricData` minute sums, delayed; `None` when the read failed or
+///   CloudWatch is not used (SQS-only);
+/// - `service`: ECS `DescribeServices`; `tasks`: `ListTasks` + `DescribeTasks` (+
+///   `GetTaskProtection` for `busy`); `instances`: `ListContainerInstances` +
+///   `DescribeContainerInstances`; `scale_in_after_s`: `DescribeCapacityProviders`.
 #[derive(Debug, Clone, PartialEq, Default, Serialize)]
 pub struct Observation {
     pub queue: Option<QueueDepth>,
-    pub counters: Option<Counters>,
+    pub metrics: Option<QueueMetrics>,
     pub service: Option<ServiceCounts>,
     pub tasks: Option<Vec<TaskInfo>>,
     pub instances: Option<InstanceCounts>,
@@ -243,7 +268,7 @@ mod tests {
     fn full() -> Observation {
         Observation {
             queue: Some(QueueDepth::default()),
-            counters: Some(Counters::default()),
+            metrics: Some(QueueMetrics::default()),
             service: Some(ServiceCounts::default()),
             tasks: Some(Vec::new()),
             instances: Some(InstanceCounts::default()),
@@ -314,9 +339,9 @@ mod tests {
             }
             assert!(!o.complete_for_scale_in(), "{strip}");
         }
-        // Counters and instances only inform forecasts and the scaleInAfter write.
+        // Metrics and instances only inform forecasts and the scaleInAfter write.
         let mut o = full();
-        o.counters = None;
+        o.metrics = None;
         o.instances = None;
         assert!(o.complete_for_scale_in());
     }

@@ -8,13 +8,9 @@
 //! both cores (rayon) with progress on stderr. Results: markdown tables, JSON, and SVG charts
 //! (`sim::charts`). Verdicts against the targets are computed, never written by hand.
 
-use crate::baselines::{
-    BaselineCommon, Keda, KedaParams, KeepAlive, KeepAliveParams, Oracle, StaticN, StaticParams,
-    Step, StepParams, TargetTracking, TargetTrackingParams,
-};
+pub use super::sweep::{Variant, is_preheat_or_reference, sweep, sweep_for_slo};
+use super::sweep::{build, preheat, setup_for};
 use crate::core::config::{Config, ServiceConfig, Slo, fmt_s};
-use crate::core::decide::Preheat;
-use crate::core::model::Policy;
 use crate::sim::report::Summary;
 use crate::sim::world::TimelineRow;
 use crate::sim::{self, SimSetup};
@@ -225,173 +221,6 @@ pub fn load_scenarios(file: &Path, only: Option<&str>) -> Result<Vec<Scenario>, 
     Ok(out)
 }
 
-/// A policy family and one setting of its knobs.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Variant {
-    pub family: String,
-    pub label: String,
-    /// The documented-default configuration of its family.
-    pub is_default: bool,
-    #[serde(skip)]
-    knob: Knob,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-enum Knob {
-    Preheat,
-    Oracle,
-    Keda { queue_length: u32, min: u32 },
-    TargetTracking { target: f64 },
-    Step { msgs_per_step: u32 },
-    KeepAlive { keep_s: f64 },
-    Static { n: u32 },
-}
-
-/// Target tracking's configurations for one SLO: its documented target T = acceptable wait ÷
-/// mean service time (the default), and a grid around it. Unlike the other baselines its default
-/// depends on the SLO, so it runs once per SLO.
-pub fn sweep_for_slo(setup: &SimSetup, slo: &Slo) -> Vec<Variant> {
-    let documented =
-        TargetTrackingParams::for_slo(slo.max_wait_s, setup.service.estimates.service_s)
-            .target_backlog_per_task;
-    let mut targets = vec![documented];
-    for t in [0.25, 0.5, 1.0, 2.0, 4.0] {
-        if (t - documented).abs() > 1e-9 {
-            targets.push(t);
-        }
-    }
-    targets
-        .into_iter()
-        .enumerate()
-        .map(|(i, t)| Variant {
-            family: "target-tracking".into(),
-            label: if i == 0 {
-                format!("target-tracking T={t:.3} (wait/S)")
-            } else {
-                format!("target-tracking T={t}")
-            },
-            is_default: i == 0,
-            knob: Knob::TargetTracking { target: t },
-        })
-        .collect()
-}
-
-/// Every SLO-independent baseline configuration to sweep for `setup` (its knobs, docs/peers.md).
-pub fn sweep(setup: &SimSetup) -> Vec<Variant> {
-    let max = setup.service.max_tasks;
-    let mut v = vec![Variant {
-        family: "oracle".into(),
-        label: "oracle (clairvoyant)".into(),
-        is_default: true,
-        knob: Knob::Oracle,
-    }];
-    for q in [1u32, 2, 5, 10] {
-        for min in [0u32, 1, 2, 4] {
-            if min <= max {
-                v.push(Variant {
-                    family: "keda".into(),
-                    label: format!("keda queueLength={q} min={min}"),
-                    is_default: q == 5 && min == 0,
-                    knob: Knob::Keda {
-                        queue_length: q,
-                        min,
-                    },
-                });
-            }
-        }
-    }
-    for m in [1u32, 5, 10] {
-        v.push(Variant {
-            family: "step".into(),
-            label: format!("step {m} msgs/step"),
-            is_default: m == 10,
-            knob: Knob::Step { msgs_per_step: m },
-        });
-    }
-    for k in [120.0, 300.0, 600.0, 1200.0, 2400.0, 3600.0] {
-        v.push(Variant {
-            family: "keep-alive".into(),
-            label: format!("keep-alive K={}", fmt_s(k)),
-            is_default: k == 600.0,
-            knob: Knob::KeepAlive { keep_s: k },
-        });
-    }
-    // Static: the documented sizing (the zero-wait peak) and a grid of smaller levels.
-    let peak_n = StaticParams::sized_for_peak(&setup.jobs, setup.service.jobs_per_task)
-        .n
-        .min(max);
-    let mut ns: Vec<u32> = [1u32, 2, 3, 4, 6, 8, 12, 16, 24, 32]
-        .into_iter()
-        .filter(|&n| n < peak_n)
-        .collect();
-    ns.push(peak_n);
-    for n in ns {
-        let is_default = n == peak_n;
-        let label = if is_default {
-            format!("static N={n} (peak)")
-        } else {
-            format!("static N={n}")
-        };
-        v.push(Variant {
-            family: "static".into(),
-            label,
-            is_default,
-            knob: Knob::Static { n },
-        });
-    }
-    v
-}
-
-fn build(variant: &Variant, setup: &SimSetup) -> Box<dyn Policy + Send> {
-    let common = BaselineCommon {
-        min_tasks: 0,
-        max_tasks: setup.service.max_tasks,
-        jobs_per_task: setup.service.jobs_per_task,
-    };
-    match &variant.knob {
-        Knob::Preheat => Box::new(Preheat::new(setup.service.clone(), setup.tick_s)),
-        Knob::Oracle => Box::new(Oracle::new(
-            &setup.jobs,
-            crate::sim::scenario::oracle_params(setup),
-            common,
-        )),
-        Knob::Keda { queue_length, min } => Box::new(Keda::new(
-            KedaParams {
-                queue_length: *queue_length,
-                min_replica_count: *min,
-                ..KedaParams::default()
-            },
-            common,
-        )),
-        Knob::TargetTracking { target } => Box::new(TargetTracking::new(
-            TargetTrackingParams::with_target(*target),
-            common,
-        )),
-        Knob::Step { msgs_per_step } => Box::new(Step::new(
-            StepParams {
-                msgs_per_step: *msgs_per_step,
-                max_step_tasks: setup.service.max_tasks,
-                ..StepParams::default()
-            },
-            common,
-        )),
-        Knob::KeepAlive { keep_s } => Box::new(KeepAlive::new(
-            KeepAliveParams {
-                keep_alive_s: *keep_s,
-                ..KeepAliveParams::default()
-            },
-            common,
-        )),
-        Knob::Static { n } => Box::new(StaticN::new(
-            StaticParams {
-                n: *n,
-                ..StaticParams::default()
-            },
-            common,
-        )),
-    }
-}
-
 /// One result row: a variant scored at one SLO.
 #[derive(Debug, Clone, Serialize)]
 pub struct Row {
@@ -436,7 +265,7 @@ fn verdict(rows: &[Row], slo: &Slo) -> Verdict {
         .expect("preheat row");
     let baselines = || {
         rows.iter()
-            .filter(|r| r.variant.family != "preheat" && r.variant.family != "oracle")
+            .filter(|r| !is_preheat_or_reference(&r.variant.family))
     };
     let comparable = baselines()
         .filter(|r| r.summary.slo_attainment >= pre.slo_attainment)
@@ -492,16 +321,7 @@ pub fn run_all(scenarios: &[Scenario], progress: bool) -> Vec<ScenarioResult> {
     let mut jobs: Vec<(usize, Variant, Option<usize>)> = Vec::new();
     for (si, sc) in scenarios.iter().enumerate() {
         for (k, (_, slo)) in sc.slos.iter().enumerate() {
-            jobs.push((
-                si,
-                Variant {
-                    family: "preheat".into(),
-                    label: "preheat".into(),
-                    is_default: true,
-                    knob: Knob::Preheat,
-                },
-                Some(k),
-            ));
+            jobs.push((si, preheat(), Some(k)));
             for v in sweep_for_slo(&sc.setup, slo) {
                 jobs.push((si, v, Some(k)));
             }
@@ -518,7 +338,7 @@ pub fn run_all(scenarios: &[Scenario], progress: bool) -> Vec<ScenarioResult> {
         .into_par_iter()
         .map(|(si, variant, slo_k)| {
             let sc = &scenarios[si];
-            let mut setup = sc.setup.clone();
+            let mut setup = setup_for(&variant, &sc.setup);
             if let Some(k) = slo_k {
                 setup.service.slo = sc.slos[k].1.clone();
             }
@@ -580,12 +400,14 @@ pub fn run_all(scenarios: &[Scenario], progress: bool) -> Vec<ScenarioResult> {
 fn family_rank(f: &str) -> u8 {
     match f {
         "preheat" => 0,
-        "oracle" => 1,
-        "keda" => 2,
-        "target-tracking" => 3,
-        "step" => 4,
-        "keep-alive" => 5,
-        _ => 6,
+        "preheat-sqs-only" => 1,
+        "oracle" => 2,
+        "oracle-slo" => 3,
+        "keda" => 4,
+        "target-tracking" => 5,
+        "step" => 6,
+        "keep-alive" => 7,
+        _ => 8,
     }
 }
 
@@ -598,14 +420,14 @@ fn table_rows(r: &SloResult) -> Vec<(&Row, &'static str)> {
         .map_or(0.0, |x| x.summary.slo_attainment);
     let mut out: Vec<(&Row, &'static str)> = Vec::new();
     for row in &r.rows {
-        if row.variant.family == "preheat" || row.variant.family == "oracle" {
+        if is_preheat_or_reference(&row.variant.family) {
             out.push((row, ""));
         }
     }
     let mut families: Vec<&str> = r.rows.iter().map(|x| x.variant.family.as_str()).collect();
     families.dedup();
     for fam in families {
-        if fam == "preheat" || fam == "oracle" {
+        if is_preheat_or_reference(fam) {
             continue;
         }
         let in_fam = || r.rows.iter().filter(move |x| x.variant.family == fam);
@@ -672,7 +494,7 @@ pub fn render_markdown(results: &[ScenarioResult], img_prefix: &str) -> String {
                 .find(|x| x.variant.family == "preheat")
                 .map(|x| &x.summary);
             md.push_str(&format!(
-                "\n**SLO {}: {:.0}% of jobs start within {}.** Floor (busy time) ${:.2}; zero-wait oracle ${:.2}",
+                "\n**SLO {}: {:.0}% of jobs start within {}.** Floor (busy time) ${:.2}; clairvoyant zero-wait reference ${:.2}",
                 r.slo_name,
                 r.slo.attainment * 100.0,
                 fmt_s(r.slo.max_wait_s),
@@ -681,11 +503,11 @@ pub fn render_markdown(results: &[ScenarioResult], img_prefix: &str) -> String {
             ));
             if let Some(p) = pre {
                 md.push_str(&format!(
-                    "; preheat = {:.2}× floor, {:.2}× oracle",
+                    "; preheat = {:.2}× floor, {:.2}× zero-wait reference",
                     p.cost_to_floor, p.cost_to_oracle
                 ));
             }
-            md.push_str(".\n\n| policy | which | cost $ | × preheat | × oracle | p50 | p95 | p99 | attainment | cold starts | interrupted |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+            md.push_str(".\n\n| policy | which | cost $ | × preheat | × zero-wait ref | p50 | p95 | p99 | attainment | cold starts | interrupted |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
             let pre_cost = pre.map_or(0.0, |p| p.cost_usd);
             for (row, why) in table_rows(r) {
                 let s = &row.summary;
@@ -732,15 +554,9 @@ pub fn timelines(sc: &Scenario, r: &SloResult) -> Vec<(String, Vec<TimelineRow>)
     let mut setup = sc.setup.clone();
     setup.service.slo = r.slo.clone();
     let mut out = Vec::new();
-    let pre = Variant {
-        family: "preheat".into(),
-        label: "preheat".into(),
-        is_default: true,
-        knob: Knob::Preheat,
-    };
     out.push((
         "preheat".to_string(),
-        sim::run(&setup, build(&pre, &setup), true).timeline,
+        sim::run(&setup, build(&preheat(), &setup), true).timeline,
     ));
     let strongest = r
         .verdict
@@ -750,7 +566,7 @@ pub fn timelines(sc: &Scenario, r: &SloResult) -> Vec<(String, Vec<TimelineRow>)
         .or_else(|| {
             r.rows
                 .iter()
-                .filter(|x| x.variant.family != "preheat" && x.variant.family != "oracle")
+                .filter(|x| !is_preheat_or_reference(&x.variant.family))
                 .max_by(|a, b| {
                     a.summary
                         .slo_attainment
@@ -759,6 +575,7 @@ pub fn timelines(sc: &Scenario, r: &SloResult) -> Vec<(String, Vec<TimelineRow>)
                 })
         });
     if let Some(b) = strongest {
+        let setup = setup_for(&b.variant, &setup);
         out.push((
             b.variant.label.clone(),
             sim::run(&setup, build(&b.variant, &setup), true).timeline,

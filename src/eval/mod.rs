@@ -5,3 +5,4 @@
 
 pub mod backtest;
 pub mod chaos;
+pub mod sweep;

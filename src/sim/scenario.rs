@@ -79,6 +79,14 @@ pub fn synthetic_trace(jobs: usize, days: f64, seed: u64) -> Trace {
 }
 
 impl SimSetup {
+    /// The trace's measured mean service time (the configured estimate for an empty trace).
+    pub fn mean_service_s(&self) -> f64 {
+        if self.jobs.is_empty() {
+            return self.service.estimates.service_s;
+        }
+        self.jobs.iter().map(|j| j.service_s).sum::<f64>() / self.jobs.len() as f64
+    }
+
     /// Put a loaded trace on the simulation clock (its epoch), so days and weekdays are real.
     pub fn from_trace(service: ServiceConfig, tick_s: f64, sim: SimConfig, trace: &Trace) -> Self {
         let start_s = trace.epoch_unix_s;
@@ -106,8 +114,9 @@ impl SimSetup {
 pub struct UnknownPolicy(pub String);
 
 /// A policy by its CLI name, with its documented defaults for this setup (docs/peers.md):
-/// KEDA's and the HPA's defaults; target tracking at T = SLO wait ÷ mean service time; the
-/// step template's 10 messages per task, its last band widened to `max_tasks`; keep-alive at
+/// KEDA's and the HPA's defaults; target tracking at T = SLO wait ÷ the trace's measured mean
+/// service time (what the AWS recipe tells a user to measure); the step template as deployed
+/// (ChangeInCapacity on the 5-minute maximum), its last band widened to `max_tasks`; keep-alive at
 /// K = 10 min; static sized for the trace's zero-wait peak (capped at `max_tasks`); the oracle looking one high-quantile cold start ahead.
 pub fn build_policy(name: &str, setup: &SimSetup) -> Result<Box<dyn Policy + Send>, UnknownPolicy> {
     let name: PolicyName = name.parse().map_err(|_| UnknownPolicy(name.to_string()))?;
@@ -126,10 +135,7 @@ pub fn build_policy(name: &str, setup: &SimSetup) -> Result<Box<dyn Policy + Sen
             common,
         )),
         PolicyName::TargetTracking => Box::new(TargetTracking::new(
-            TargetTrackingParams::for_slo(
-                setup.service.slo.max_wait_s,
-                setup.service.estimates.service_s,
-            ),
+            TargetTrackingParams::for_slo(setup.service.slo.max_wait_s, setup.mean_service_s()),
             common,
         )),
         PolicyName::Step => Box::new(Step::new(

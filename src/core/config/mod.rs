@@ -151,7 +151,18 @@ pub struct SimConfig {
     /// Log-normal sigma of every start draw (0 = fixed).
     pub start_jitter: f64,
     pub visibility_timeout_s: f64,
+    /// How old the SQS approximate counts are when read (SQS documents them as eventually
+    /// consistent, settling within about a minute).
     pub sqs_staleness_s: f64,
+    /// Whether policies get CloudWatch `AWS/SQS` minute sums at all (`false` = SQS-only, as a
+    /// controller without `cloudwatch:GetMetricData` runs).
+    pub cloudwatch_metrics: bool,
+    /// How long after a minute closes its CloudWatch datapoint can be read.
+    pub cloudwatch_delay_s: f64,
+    /// A queue with no message activity this long is inactive: CloudWatch gets no datapoints.
+    pub cloudwatch_inactive_after_s: f64,
+    /// After an inactive queue wakes, its datapoints appear only this long after the wake.
+    pub cloudwatch_wake_delay_s: f64,
     /// What ECS does with `scaleInAfter = null` (unpublished; an assumption).
     pub scale_in_after_default_s: i32,
     /// How long after the last arrival the simulation may run to drain the queue.
@@ -219,7 +230,16 @@ impl Default for SimConfig {
             warm_start_s: 30.0,
             start_jitter: 0.2,
             visibility_timeout_s: 1800.0,
-            sqs_staleness_s: 0.0,
+            // Inside the documented ~1 min settling window of the approximate counts.
+            sqs_staleness_s: 30.0,
+            cloudwatch_metrics: true,
+            // An assumption: AWS publishes no latency for AWS/SQS datapoints of an active queue;
+            // two minutes is the delay commonly seen (docs/simulator.md).
+            cloudwatch_delay_s: 120.0,
+            // SQS developer guide: a queue stays active for six hours after its last activity;
+            // metrics may be delayed up to 15 minutes when an inactive queue is activated.
+            cloudwatch_inactive_after_s: 6.0 * 3600.0,
+            cloudwatch_wake_delay_s: 900.0,
             scale_in_after_default_s: 300,
             drain_limit_s: 6.0 * 3600.0,
             worker_protect_delay_s: Some(0.0),

@@ -102,6 +102,10 @@ struct RawSimulation {
     start_jitter: N<f64>,
     visibility_timeout: S<String>,
     sqs_staleness: S<String>,
+    cloudwatch_metrics: S<bool>,
+    cloudwatch_delay: S<String>,
+    cloudwatch_inactive_after: S<String>,
+    cloudwatch_wake_delay: S<String>,
     scale_in_after_default: S<String>,
     drain_limit: S<String>,
     worker_protect_delay: S<String>,
@@ -724,6 +728,31 @@ impl Validator {
                 d.sqs_staleness_s,
                 0.0,
                 3600.0,
+            ),
+            cloudwatch_metrics: r
+                .cloudwatch_metrics
+                .map(|b| b.value)
+                .unwrap_or(d.cloudwatch_metrics),
+            cloudwatch_delay_s: self.duration(
+                &r.cloudwatch_delay,
+                &format!("{p}.cloudwatch_delay"),
+                d.cloudwatch_delay_s,
+                0.0,
+                900.0,
+            ),
+            cloudwatch_inactive_after_s: self.duration(
+                &r.cloudwatch_inactive_after,
+                &format!("{p}.cloudwatch_inactive_after"),
+                d.cloudwatch_inactive_after_s,
+                60.0,
+                7.0 * 86_400.0,
+            ),
+            cloudwatch_wake_delay_s: self.duration(
+                &r.cloudwatch_wake_delay,
+                &format!("{p}.cloudwatch_wake_delay"),
+                d.cloudwatch_wake_delay_s,
+                0.0,
+                900.0,
             ),
             scale_in_after_default_s: sia,
             drain_limit_s: self.duration(

@@ -18,11 +18,12 @@
 use crate::core::config::{Floor, SimConfig};
 use crate::core::job::Job;
 use crate::core::model::{
-    Action, Counters, InstanceCounts, Observation, QueueDepth, ServiceCounts, TaskInfo, TaskPhase,
+    Action, InstanceCounts, Observation, QueueDepth, ServiceCounts, TaskInfo, TaskPhase,
 };
 use crate::sim::faults::{FaultCounts, FaultStream, mean_gap_s};
 use crate::sim::invariants::{Invariant, InvariantReport};
 use crate::world::{ApplyError, World};
+mod metrics;
 mod observe;
 
 use rand::SeedableRng;
@@ -232,6 +233,8 @@ pub struct SimWorld {
     desired: u32,
     scale_in_after_s: i32,
     deleted_total: u64,
+    /// What CloudWatch holds for the queue (minute sums and their publication times).
+    cloudwatch: metrics::MetricsModel,
     cold_starts: u64,
     warm_starts: u64,
     busy_kills: u64,
@@ -280,6 +283,7 @@ impl SimWorld {
         let last_arrival = jobs.last().map_or(start_s, |j| j.arrival_s);
         let sia = p.initial_scale_in_after_s;
         let faults = FaultStream::new(&sim.faults, sim.seed);
+        let cloudwatch = metrics::MetricsModel::new(&sim, start_s);
         let mut w = SimWorld {
             rng: StdRng::seed_from_u64(sim.seed),
             faults,
@@ -325,6 +329,7 @@ impl SimWorld {
             desired: 0,
             scale_in_after_s: sia,
             deleted_total: 0,
+            cloudwatch,
             cold_starts: 0,
             warm_starts: 0,
             busy_kills: 0,
@@ -440,6 +445,7 @@ impl SimWorld {
             if is_arrival {
                 let j = self.next_arrival;
                 self.next_arrival += 1;
+                self.cloudwatch.sent(t);
                 self.queue.push_back(j);
                 self.dispatch();
             } else if let Some(e) = self.events.pop() {
@@ -516,6 +522,7 @@ impl SimWorld {
                 }
                 self.jobs[j].end_s = Some(now);
                 self.deleted_total += 1;
+                self.cloudwatch.deleted(now);
                 let inst = self.tasks[t]
                     .instance
                     .expect("a task holding a job is placed");

@@ -1,6 +1,6 @@
 //! What the simulated world shows a policy and how it checks what the policy does: builds each
-//! tick's `Observation` (SQS counts with their staleness, the service, tasks, instances and
-//! protection, with injected read faults), records restarts, checks each decision against the
+//! tick's `Observation` (SQS counts with their staleness, CloudWatch minute sums as published
+//! (`metrics.rs`), the service, tasks, instances and protection, with injected read faults), records restarts, checks each decision against the
 //! safety invariants, and implements the `World` trait the reconcile loop drives. The queue,
 //! tasks, instances and billing themselves are advanced in `mod.rs`.
 
@@ -51,9 +51,11 @@ impl SimWorld {
                     created_at_s: t.created_s,
                     started_at_s: t.started_s,
                     cold: Some(t.cold),
+                    // GetTaskProtection: the worker protects itself while it holds a job
+                    // (late, or never, as `simulation.worker_protect_delay` says).
                     busy: Some(seen_busy),
-                    idle_since_s: (!seen_busy && t.state == TaskState::Running)
-                        .then_some(t.idle_since_s),
+                    // No ECS read says when a task went idle (the AWS world leaves it None).
+                    idle_since_s: None,
                 }
             })
             .collect();
@@ -78,10 +80,10 @@ impl SimWorld {
         }
         let mut obs = Observation {
             queue: Some(seen),
-            counters: Some(Counters {
-                sent_total: self.next_arrival as u64,
-                deleted_total: self.deleted_total,
-            }),
+            metrics: self
+                .sim
+                .cloudwatch_metrics
+                .then(|| self.cloudwatch.read(now)),
             service: Some(ServiceCounts {
                 desired: self.desired,
                 running,
@@ -182,8 +184,8 @@ impl SimWorld {
             let total = |d: QueueDepth| d.visible + d.in_flight + d.delayed;
             stale = old.backlog() < depth.backlog() || total(old) < total(depth);
         }
-        if fails(f) {
-            obs.counters = None;
+        if obs.metrics.is_some() && fails(f) {
+            obs.metrics = None;
         }
         if fails(f) {
             obs.service = None;
@@ -432,5 +434,118 @@ impl World for SimWorld {
             && self.returning == 0
             && self.active.iter().all(|&t| self.tasks[t].jobs.is_empty());
         drained || now_s > self.end_limit_s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::job::Job;
+    use crate::core::model::{MinuteSums, QueueMetrics};
+
+    fn world(sim: SimConfig, jobs: &[Job]) -> SimWorld {
+        let p = SimService {
+            tasks_per_instance: 1,
+            jobs_per_task: 1,
+            worker_protection: true,
+            price_per_hour_usd: 1.0,
+            initial_scale_in_after_s: 300,
+            min_tasks: 0,
+            max_tasks: 10,
+            floors: Vec::new(),
+            budget_per_hour_usd: None,
+        };
+        SimWorld::new(p, sim, jobs, 0.0, false)
+    }
+
+    fn jobs() -> Vec<Job> {
+        (0..40)
+            .map(|i| Job {
+                arrival_s: 20.0 + f64::from(i) * 37.0,
+                service_s: 200.0,
+            })
+            .collect()
+    }
+
+    /// Issue #8: no policy gets information the AWS world cannot provide. Every `Observation`
+    /// (and `TaskInfo`) field is taken apart here, so a new field does not compile until it is
+    /// pinned to the production read that returns it.
+    #[test]
+    fn every_observed_field_is_what_a_production_read_returns() {
+        let sim = SimConfig::default();
+        let js = jobs();
+        let mut w = world(sim.clone(), &js);
+        w.set_desired(3);
+        let mut t = 0.0;
+        let mut saw_minutes = false;
+        while t < 3600.0 {
+            w.advance_to(t);
+            let truth = w.depth();
+            let Observation {
+                queue,
+                metrics,
+                service,
+                tasks,
+                instances,
+                scale_in_after_s,
+            } = w.observation();
+            // queue: GetQueueAttributes, `sqs_staleness` old (never fresher than the truth
+            // allows: at t ≥ staleness it is the count of an earlier tick, not this one's).
+            let q = queue.expect("SQS read");
+            if t >= sim.sqs_staleness_s + 15.0 && truth != q {
+                assert!(w.snapshots.iter().any(|&(_, d)| d == q));
+            }
+            // metrics: GetMetricData minute sums, each readable only `cloudwatch_delay` after
+            // its minute closes, equal to the messages sent and deleted in that minute.
+            let QueueMetrics { minutes } = metrics.expect("CloudWatch read");
+            for MinuteSums {
+                minute_start_s,
+                sent,
+                deleted,
+            } in minutes
+            {
+                let (a, b) = (minute_start_s as f64, minute_start_s as f64 + 60.0);
+                assert!(b + sim.cloudwatch_delay_s <= t, "minute {a} read at {t}");
+                let true_sent = js.iter().filter(|j| j.arrival_s >= a && j.arrival_s < b);
+                assert_eq!(sent, true_sent.count() as u64);
+                let true_deleted = w
+                    .jobs
+                    .iter()
+                    .filter(|j| j.end_s.is_some_and(|e| e >= a && e < b))
+                    .count();
+                assert_eq!(deleted, true_deleted as u64);
+                saw_minutes |= sent > 0;
+            }
+            // service: DescribeServices; instances: ListContainerInstances +
+            // DescribeContainerInstances; scale_in_after_s: DescribeCapacityProviders.
+            assert!(service.is_some() && instances.is_some() && scale_in_after_s.is_some());
+            // tasks: ListTasks + DescribeTasks, `busy` from GetTaskProtection. No read says
+            // when a task went idle: that stays unknown.
+            for TaskInfo {
+                id: _,
+                phase: _,
+                created_at_s: _,
+                started_at_s: _,
+                cold: _,
+                busy,
+                idle_since_s,
+            } in tasks.expect("ECS task read")
+            {
+                assert!(busy.is_some(), "worker protection is on");
+                assert_eq!(idle_since_s, None);
+            }
+            t += 15.0;
+        }
+        assert!(saw_minutes);
+        // SQS-only: CloudWatch is withheld entirely.
+        let mut w = world(
+            SimConfig {
+                cloudwatch_metrics: false,
+                ..sim
+            },
+            &js,
+        );
+        w.advance_to(600.0);
+        assert_eq!(w.observation().metrics, None);
     }
 }
