@@ -631,6 +631,9 @@ fn spawn_run(
     let mut child = preheat_cmd(&args).stderr(Stdio::piped()).spawn().unwrap();
     let lines = BufReader::new(child.stderr.take().unwrap()).lines();
     let (tx, rx) = std::sync::mpsc::channel();
+    // Lines logged before the listen address are read here; they go back on the channel so a
+    // test still sees them (the standby's start-up line can come first under load).
+    let tx_again = tx.clone();
     std::thread::spawn(move || {
         for l in lines.map_while(Result::ok) {
             let _ = tx.send(l);
@@ -642,6 +645,9 @@ fn spawn_run(
         if let Ok(l) = rx.recv_timeout(Duration::from_millis(200)) {
             if let Some(rest) = l.split("address=").nth(1) {
                 let addr = rest.split_whitespace().next().unwrap().to_string();
+                for early in seen.lines() {
+                    let _ = tx_again.send(early.to_string());
+                }
                 return (child, addr, rx);
             }
             seen.push_str(&l);

@@ -15,8 +15,8 @@
 //! (`world::DryRun`, `lease::Leased`) that drop writes.
 
 pub mod aas;
-pub mod cp;
 pub mod cloudwatch;
+pub mod cp;
 pub mod ecs;
 pub mod fixture;
 pub mod lease;

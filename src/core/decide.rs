@@ -472,12 +472,13 @@ impl Policy for Preheat {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::core::config::{Config, DEFAULT_CONFIG_YAML};
     use crate::core::model::{QueueMetrics, ServiceCounts, TaskInfo, TaskPhase};
 
-    fn cfg() -> ServiceConfig {
+    /// Shared with `guards_tests.rs`.
+    pub(crate) fn cfg() -> ServiceConfig {
         let mut c = Config::parse(DEFAULT_CONFIG_YAML, "t")
             .unwrap()
             .services
@@ -486,7 +487,8 @@ mod tests {
         c
     }
 
-    fn obs(visible: u64, in_flight: u64, desired: u32) -> Observation {
+    /// Shared with `guards_tests.rs`.
+    pub(crate) fn obs(visible: u64, in_flight: u64, desired: u32) -> Observation {
         Observation {
             queue: Some(QueueDepth {
                 visible,
@@ -505,7 +507,8 @@ mod tests {
         }
     }
 
-    fn desired_of(d: &Decision) -> Option<u32> {
+    /// Shared with `guards_tests.rs`.
+    pub(crate) fn desired_of(d: &Decision) -> Option<u32> {
         d.actions.iter().find_map(|a| match a {
             Action::SetDesired { desired, .. } => Some(*desired),
             _ => None,

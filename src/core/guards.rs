@@ -196,6 +196,14 @@ mod tests {
         // Incomplete: no scale-in at all, caps or not.
         let g = run(&input(&incomplete, 0), 10);
         assert_eq!((g.target, g.code), (10, ReasonCode::MissingData));
+        // Busy workers raise a target below them, even above the count in effect (a scale-out
+        // the safety guard alone, which only limits scale-ins, would not make).
+        let few = GuardInput {
+            current: Some(1),
+            ..input(&complete, 3)
+        };
+        let g = run(&few, 0);
+        assert_eq!((g.target, g.code), (3, ReasonCode::BusyFloor));
         // A scale-out is still capped.
         let up = GuardInput {
             current: Some(1),

@@ -3,48 +3,14 @@
 //! (task lists with busy flags, floors, budgets below `max_tasks`, step limits). The sizing
 //! itself is tested beside it in `decide.rs`.
 
-use crate::core::config::{Config, DEFAULT_CONFIG_YAML, Floor, ServiceConfig};
+use crate::core::config::Floor;
+use crate::core::decide::tests::{cfg, desired_of, obs};
 use crate::core::decide::{CoreState, budget_cap_tasks, decide};
 use crate::core::model::{
-    Action, Decision, MinuteSums, Observation, QueueDepth, QueueMetrics, ReasonCode,
-    ServiceCounts, TaskInfo, TaskPhase,
+    MinuteSums, Observation, QueueDepth, QueueMetrics, ReasonCode, ServiceCounts, TaskInfo,
+    TaskPhase,
 };
 use proptest::prelude::*;
-
-fn cfg() -> ServiceConfig {
-    let mut c = Config::parse(DEFAULT_CONFIG_YAML, "t")
-        .unwrap()
-        .services
-        .remove(0);
-    c.floors.clear();
-    c
-}
-
-fn obs(visible: u64, in_flight: u64, desired: u32) -> Observation {
-    Observation {
-        queue: Some(QueueDepth {
-            visible,
-            in_flight,
-            delayed: 0,
-        }),
-        metrics: Some(QueueMetrics::default()),
-        service: Some(ServiceCounts {
-            desired,
-            running: desired,
-            pending: 0,
-        }),
-        tasks: None,
-        instances: None,
-        scale_in_after_s: Some(300),
-    }
-}
-
-fn desired_of(d: &Decision) -> Option<u32> {
-    d.actions.iter().find_map(|a| match a {
-        Action::SetDesired { desired, .. } => Some(*desired),
-        _ => None,
-    })
-}
 
 fn always(min_tasks: u32) -> Floor {
     Floor {
