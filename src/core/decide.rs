@@ -36,6 +36,11 @@ pub struct CoreState {
     found: Option<(f64, u32)>,
     /// Recent raw targets and their forecast part, for the scale-in hold.
     recent: VecDeque<(f64, u32, u32)>,
+    /// The last change of the desired count written, for the settle rule.
+    last_change: Option<Change>,
+    /// The SQS counts of the last `SETTLE_READS` ticks: a scale-in waits while the counts go
+    /// down.
+    prev_queues: VecDeque<QueueDepth>,
     last_desired: Option<u32>,
     last_scale_in_after_write_s: Option<f64>,
 }
@@ -50,10 +55,22 @@ impl CoreState {
             backlog_since_s: None,
             found: None,
             recent: VecDeque::new(),
+            last_change: None,
+            prev_queues: VecDeque::new(),
             last_desired: None,
             last_scale_in_after_write_s: None,
         }
     }
+}
+
+/// A change of the desired count preheat wrote, and the jobs the SQS read showed then.
+#[derive(Debug, Clone, Copy)]
+struct Change {
+    at_s: f64,
+    up: bool,
+    /// Jobs in the queue (visible, in flight, delayed) and waiting (visible) at the read.
+    jobs: u64,
+    visible: u64,
 }
 
 /// The numbers behind one sizing, kept for the reason text and for tests.
@@ -247,6 +264,61 @@ pub fn budget_cap_tasks(cfg: &ServiceConfig, budget_per_hour_usd: f64) -> u32 {
     instances.saturating_mul(cfg.tasks_per_instance.max(1))
 }
 
+/// The jobs a scale-out was for have left the queue (taken by workers, or gone): two reads in
+/// a row show fewer waiting than then. One read is not enough: a stale count from before the
+/// jobs came shows them gone too.
+fn jobs_gone(visible_then: u64, prev: Option<QueueDepth>, q: QueueDepth) -> bool {
+    q.visible < visible_then && prev.is_some_and(|p| p.visible < visible_then)
+}
+
+/// The counts read now are no lower (waiting, or in all) than any of the last reads.
+fn counts_settled(prev: &VecDeque<QueueDepth>, q: QueueDepth) -> bool {
+    prev.iter()
+        .all(|p| q.backlog() >= p.backlog() && q.total() >= p.total())
+}
+
+/// How many earlier SQS reads a scale-in's counts must not be below.
+const SETTLE_READS: usize = 3;
+
+/// How far behind the queue, at most, SQS's approximate counts may be: the API reference says
+/// they may not settle until about a minute after producers stop.
+const SQS_COUNT_LAG_S: f64 = 60.0;
+
+/// Idle running workers that may hold a job the reads do not show yet: a job visible in the
+/// (lagging) count, or one that arrived since, goes to an idle worker at once, and a worker
+/// that protects itself late (or never) looks idle until the in-flight count catches up.
+/// Arrivals in the lag are taken at the SLO's miss quantile of the recent rate.
+fn maybe_busy(
+    cfg: &ServiceConfig,
+    tick_s: f64,
+    st: &CoreState,
+    q: QueueDepth,
+    obs: &Observation,
+    busy: u32,
+) -> u32 {
+    let Some(running) = obs.service.map(|s| s.running) else {
+        return 0;
+    };
+    let idle = running.saturating_sub(busy);
+    if idle == 0 {
+        return 0;
+    }
+    let k = cfg.jobs_per_task.max(1);
+    let miss = (1.0 - cfg.slo.attainment).max(1e-4);
+    let rate = st.arrivals.fast.rate_per_s.max(st.arrivals.slow.rate_per_s);
+    let arrivals = poisson_quantile(rate * (SQS_COUNT_LAG_S + tick_s), miss / 4.0, u32::MAX);
+    let visible = u32::try_from(q.visible).unwrap_or(u32::MAX);
+    // A hedge, not a fact: it keeps idle workers, but never above max_tasks or the budget.
+    let cap = cfg.budget_per_hour_usd.map_or(cfg.max_tasks, |b| {
+        budget_cap_tasks(cfg, b).min(cfg.max_tasks)
+    });
+    visible
+        .saturating_add(arrivals)
+        .div_ceil(k)
+        .min(idle)
+        .min(cap.saturating_sub(busy))
+}
+
 /// One tick of preheat for one service.
 pub fn decide(
     cfg: &ServiceConfig,
@@ -256,7 +328,20 @@ pub fn decide(
     now_s: f64,
 ) -> Decision {
     learn(st, obs, now_s);
-    let scale_in_ok = obs.complete_for_scale_in();
+    // A count lower than one before may be a stale one (SQS's counts are eventually
+    // consistent; a lagging read can show the queue of minutes ago, from before jobs came):
+    // scale in only on counts no lower than those of the last reads. A queue that drains lets
+    // the scale-in through a few ticks later; one stale read in a row of good ones is caught
+    // by any of them (two were not enough: two stale reads in a row hid jobs in chaos runs).
+    let prev_queue = st.prev_queues.back().copied();
+    let settled = obs.queue.is_none_or(|q| counts_settled(&st.prev_queues, q));
+    if let Some(q) = obs.queue {
+        st.prev_queues.push_back(q);
+        if st.prev_queues.len() > SETTLE_READS {
+            st.prev_queues.pop_front();
+        }
+    }
+    let scale_in_ok = obs.complete_for_scale_in() && settled;
     let wake_at_s = now_s + tick_s;
     let current = obs.service.map(|s| s.desired).or(st.last_desired);
     // Without the service's own desired count, a write could be a scale-in: the last count
@@ -333,7 +418,26 @@ pub fn decide(
         .max(for_waiting)
         .max(found);
 
-    let target = held;
+    // Settle: a change is not undone within one cold start unless the queue asks for it.
+    // Launches cancelled before they boot, or workers let go and wanted back a minute later,
+    // pay boots for nothing; with counts that lag (SQS) and minute sums that arrive in steps
+    // (CloudWatch), the raw target wobbles by a worker or two. A scale-out stays until its
+    // workers could have booted unless the jobs it was for were taken or went away; a
+    // scale-in is undone early only for more jobs than it saw.
+    let settle_s = st.lag.cold.quantile(0.95).max(sz.cold_lag_s) + tick_s;
+    let total_jobs = q.total();
+    let settling = match (current, st.last_change) {
+        (Some(cur), Some(c)) if now_s - c.at_s < settle_s => {
+            (c.up && held < cur && !jobs_gone(c.visible, prev_queue, q))
+                || (!c.up && held > cur && total_jobs <= c.jobs)
+        }
+        _ => false,
+    };
+    let target = if settling {
+        current.unwrap_or(held)
+    } else {
+        held
+    };
     let mut code = if sz.backlog_tasks > 0 && sz.busy + sz.backlog_tasks >= sz.forecast_tasks {
         ReasonCode::Backlog
     } else {
@@ -341,6 +445,9 @@ pub fn decide(
     };
     if held > sz.raw {
         code = ReasonCode::KeepWarm;
+    }
+    if settling {
+        code = ReasonCode::Stabilizing;
     }
     let mut g = Guarded {
         target,
@@ -353,6 +460,7 @@ pub fn decide(
         now_s,
         current,
         busy,
+        maybe_busy: maybe_busy(cfg, tick_s, st, q, obs, busy),
         scale_in_ok,
     };
     for (_, guard) in GUARDS {
@@ -376,7 +484,7 @@ pub fn decide(
     }
 
     let text = format!(
-        "{:.2} jobs/min expected at +{} × {} service = {:.2} busy workers; {} for {:.1}% within {} (cold start {}); backlog {} → {} more; {} busy{}{}",
+        "{:.2} jobs/min expected at +{} × {} service = {:.2} busy workers; {} for {:.1}% within {} (cold start {}); backlog {} → {} more; {} busy{}{}{}",
         sz.rate_per_min,
         fmt_s(sz.horizon_s),
         fmt_s(sz.service_s),
@@ -401,10 +509,26 @@ pub fn decide(
         } else {
             format!("; {}", notes.join(", "))
         },
+        match st.last_change {
+            Some(c) if settling => format!(
+                "; settling: the last change was {} ago, not yet a cold start ({}), and the queue holds no more jobs than then",
+                fmt_s(now_s - c.at_s),
+                fmt_s(settle_s)
+            ),
+            _ => String::new(),
+        },
     );
     let why = Reason::new(code, format!("desired {target}: {text}"));
     let mut actions = Vec::new();
     if current != Some(target) {
+        if let Some(cur) = current {
+            st.last_change = Some(Change {
+                at_s: now_s,
+                up: target > cur,
+                jobs: total_jobs,
+                visible: q.visible,
+            });
+        }
         actions.push(Action::SetDesired {
             desired: target,
             reason: why.clone(),
@@ -515,6 +639,56 @@ pub(crate) mod tests {
         })
     }
 
+    fn depth(visible: u64, in_flight: u64) -> QueueDepth {
+        QueueDepth {
+            visible,
+            in_flight,
+            delayed: 0,
+        }
+    }
+
+    /// Regression (issue #8): a stale count from before jobs came looks like a drained queue.
+    /// Counts below any of the last reads hold scale-ins; equal or higher ones do not.
+    #[test]
+    fn counts_below_a_recent_read_are_not_settled() {
+        let prev: VecDeque<QueueDepth> = [depth(0, 2), depth(1, 2), depth(1, 2)].into();
+        assert!(counts_settled(&prev, depth(1, 2)));
+        assert!(counts_settled(&prev, depth(3, 2)));
+        assert!(!counts_settled(&prev, depth(0, 2)), "fewer waiting");
+        assert!(!counts_settled(&prev, depth(1, 1)), "fewer in all");
+        assert!(counts_settled(&VecDeque::new(), depth(0, 0)));
+    }
+
+    /// Jobs a scale-out was for are gone only when two reads in a row say so.
+    #[test]
+    fn jobs_are_gone_only_on_two_reads() {
+        assert!(jobs_gone(3, Some(depth(1, 0)), depth(0, 0)));
+        assert!(!jobs_gone(3, Some(depth(3, 0)), depth(0, 0)), "one read");
+        assert!(!jobs_gone(3, None, depth(0, 0)));
+        assert!(!jobs_gone(3, Some(depth(1, 0)), depth(3, 0)));
+    }
+
+    /// Regression (issue #8, late protection + lagging counts stopped busy workers in chaos
+    /// runs): idle workers that may have taken a job since the read are kept by a scale-in,
+    /// at most the idle ones, never above max_tasks.
+    #[test]
+    fn idle_workers_that_may_hold_a_job_count_for_a_scale_in() {
+        let c = cfg();
+        let st = CoreState::new(&c);
+        let mut o = obs(2, 0, 5);
+        // Nothing known about the rate: only the jobs the read shows waiting.
+        assert_eq!(maybe_busy(&c, 15.0, &st, o.queue.unwrap(), &o, 1), 2);
+        // No more than the idle workers (5 running, 4 busy).
+        assert_eq!(maybe_busy(&c, 15.0, &st, o.queue.unwrap(), &o, 4), 1);
+        let q0 = depth(0, 0);
+        assert_eq!(maybe_busy(&c, 15.0, &st, q0, &o, 1), 0);
+        let mut small = c.clone();
+        small.max_tasks = 2;
+        assert_eq!(maybe_busy(&small, 15.0, &st, o.queue.unwrap(), &o, 1), 1);
+        o.service = None;
+        assert_eq!(maybe_busy(&c, 15.0, &st, o.queue.unwrap(), &o, 1), 0);
+    }
+
     /// Regression: the scale-in hold kept the peak target, so launches still provisioning for
     /// a burst that had gone went on to boot (and bill) for nothing.
     #[test]
@@ -532,8 +706,14 @@ pub(crate) mod tests {
             running: 0,
             pending: launched,
         });
+        // One read showing the jobs gone may be a stale one from before they came: the launches
+        // go once the counts have stayed down for `SETTLE_READS` reads, well inside the boot.
         let d = decide(&c, 15.0, &mut st, &o, 15.0);
-        assert_eq!(desired_of(&d), Some(0), "{}", d.why);
+        assert_eq!(desired_of(&d), None, "{}", d.why);
+        let cancelled_at_s = (2..=8)
+            .map(|i| f64::from(i) * 15.0)
+            .find(|&t| desired_of(&decide(&c, 15.0, &mut st, &o, t)) == Some(0));
+        assert_eq!(cancelled_at_s, Some(15.0 * (SETTLE_READS as f64 + 1.0)));
         // A running idle worker, by contrast, is kept through the hold window.
         let mut st = CoreState::new(&c);
         decide(&c, 15.0, &mut st, &obs(1, 0, 0), 0.0);

@@ -15,6 +15,9 @@ pub struct GuardInput<'a> {
     pub now_s: f64,
     pub current: Option<u32>,
     pub busy: u32,
+    /// Idle workers that may have taken a job since the queue was read (the counts lag, and a
+    /// worker may protect itself late or never): a scale-in keeps them too.
+    pub maybe_busy: u32,
     /// Whether this tick's reads support a scale-in (`Observation::complete_for_scale_in`): every read
     /// in, and the queue count not visibly behind.
     pub scale_in_ok: bool,
@@ -124,12 +127,20 @@ fn missing_data_guard(i: &GuardInput, g: &mut Guarded) {
 /// that are not protected). It never raises the count above the one in effect: that is a
 /// scale-out, which the caps above may refuse.
 fn never_below_busy_guard(i: &GuardInput, g: &mut Guarded) {
+    let floor = i.busy.saturating_add(i.maybe_busy);
     if let Some(cur) = i.current
         && g.target < cur
-        && g.target < i.busy
+        && g.target < floor
     {
-        let note = format!("{} workers hold a job: no scale-in below them", i.busy);
-        g.set(i.busy.min(cur), Some(ReasonCode::BusyFloor), note);
+        let note = if i.maybe_busy == 0 {
+            format!("{} workers hold a job: no scale-in below them", i.busy)
+        } else {
+            format!(
+                "{} workers hold a job and {} more may have taken one since the counts were read: no scale-in below them",
+                i.busy, i.maybe_busy
+            )
+        };
+        g.set(floor.min(cur), Some(ReasonCode::BusyFloor), note);
     }
 }
 
@@ -186,6 +197,7 @@ mod tests {
             now_s: 0.0,
             current: Some(10),
             busy,
+            maybe_busy: 0,
             scale_in_ok: Observation::complete_for_scale_in(obs),
         };
         // Complete, nobody busy: the budget (3) wins.
@@ -193,6 +205,13 @@ mod tests {
         // Complete, 4 busy: the budget stops at the busy workers.
         let g = run(&input(&complete, 4), 10);
         assert_eq!((g.target, g.code), (4, ReasonCode::BusyFloor));
+        // Workers that may have taken a job since the read count as busy for a scale-in.
+        let lagging = GuardInput {
+            maybe_busy: 2,
+            ..input(&complete, 4)
+        };
+        let g = run(&lagging, 10);
+        assert_eq!((g.target, g.code), (6, ReasonCode::BusyFloor));
         // Incomplete: no scale-in at all, caps or not.
         let g = run(&input(&incomplete, 0), 10);
         assert_eq!((g.target, g.code), (10, ReasonCode::MissingData));

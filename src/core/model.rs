@@ -24,6 +24,11 @@ impl QueueDepth {
     pub fn backlog(&self) -> u64 {
         self.visible + self.delayed
     }
+
+    /// Every message in the queue: waiting, delayed and in flight.
+    pub fn total(&self) -> u64 {
+        self.visible + self.in_flight + self.delayed
+    }
 }
 
 /// One CloudWatch `AWS/SQS` minute: the `Sum` of `NumberOfMessagesSent` and

@@ -210,24 +210,38 @@ fn scale_in_on_missing_data_fires_on_missing_and_on_stale_counts() {
     d.set(600.0, 1);
     only(d.report(), Invariant::ScaleInOnMissingData);
 
-    // Stale: jobs arrive at 100 s and are taken at once by the running workers; the count
-    // read at 300 s is an empty one of before, hiding the work (an old count that was right
-    // would be no harm).
+    // Stale: three workers boot and take the long jobs of 220-222 s; the jobs of 230 and 240 s
+    // wait for the two launched at 255 s. At 390 s (launches still booting) the count read is
+    // an old one from before the jobs, and the scale-in to 4 leaves the waiting jobs one worker
+    // short: the usual read (of 360 s) shows them. The same scale-in on that read is a policy's
+    // own choice, not one made blind.
     let stale = |rate: f64| {
         let mut s = sim();
         s.faults = FaultConfig {
             sqs_stale_rate: rate,
-            sqs_stale_max_s: 300.0,
+            sqs_stale_max_s: 400.0,
             ..s.faults.clone()
         };
-        let mut d = Drive::new(service(), s, &[job(100.0, 3_000.0), job(110.0, 3_000.0)]);
+        let jobs: Vec<Job> = [220.0, 221.0, 222.0, 230.0, 240.0]
+            .iter()
+            .map(|&t| job(t, 3_000.0))
+            .collect();
+        let mut d = Drive::new(service(), s, &jobs);
         d.set(0.0, 3);
-        d.observe(60.0);
-        d.set(300.0, 2);
+        let mut t = 15.0;
+        while t < 390.0 {
+            if t == 255.0 {
+                d.set(t, 5);
+            } else {
+                d.observe(t);
+            }
+            t += 15.0;
+        }
+        d.set(390.0, 4);
         d.w.invariants.clone()
     };
     only(&stale(1.0), Invariant::ScaleInOnMissingData);
-    // Control: the same scale-in on a fresh count is fine.
+    // Control: the same scale-in on the usual (30 s old) count is the policy's own choice.
     clean(&stale(0.0));
 }
 

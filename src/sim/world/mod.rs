@@ -82,15 +82,26 @@ enum StopCause {
     FailedStart,
 }
 
+/// The true queue of one tick with the demand and served totals at that time.
+#[derive(Debug, Clone, Copy)]
+struct Snapshot {
+    at_s: f64,
+    depth: QueueDepth,
+    demand: u64,
+    served: u64,
+}
+
 /// The last change of the desired count, watched for a reversal (`RestartFlap`).
 #[derive(Debug, Clone, Copy)]
 struct ChangeWatch {
     at_s: f64,
     from: u32,
     to: u32,
-    /// Jobs that had arrived or come back (visibility timeout) by then: new demand is more.
+    /// Jobs that had arrived or come back (visibility timeout) by the time of the SQS count the
+    /// change acted on (`sqs_staleness` before it): new demand is more. A job that arrived
+    /// within the read's lag is new to the controller too.
     demand: u64,
-    /// Jobs handed to workers or finished by then.
+    /// Jobs handed to workers or finished by the time of that count.
     served: u64,
     /// Decided on a tick whose reads were stale or missing.
     on_faulty_read: bool,
@@ -239,7 +250,9 @@ pub struct SimWorld {
     warm_starts: u64,
     busy_kills: u64,
     /// Queue counts as seen over time, for stale reads.
-    snapshots: VecDeque<(f64, QueueDepth)>,
+    /// Each tick's true queue and its demand and served totals, kept for `sqs_staleness`: the
+    /// oldest is what a read returns now.
+    snapshots: VecDeque<Snapshot>,
     pub timeline: Vec<TimelineRow>,
     record_timeline: bool,
     terminated_cost_usd: f64,
@@ -263,8 +276,11 @@ pub struct SimWorld {
     /// Jobs handed to a worker (a job interrupted and restarted counts again).
     dispatched_total: u64,
     last_change: Option<ChangeWatch>,
-    /// This tick's queue count is an injected old one that differs from the truth.
+    /// This tick's queue count is an injected old one that differs from the usual read.
     last_obs_stale: bool,
+    /// When this tick's old count hides work the usual read shows: the jobs that read shows
+    /// waiting (a scale-in that leaves them no worker was made on the stale count).
+    stale_waiting: Option<u64>,
     /// The floor in force at the last tick whose reads were complete, and whether that tick
     /// decided a count (a tick that decides nothing keeps the count it found).
     floor_watch: Option<(f64, u32, bool)>,
@@ -299,6 +315,7 @@ impl SimWorld {
             dispatched_total: 0,
             last_change: None,
             last_obs_stale: false,
+            stale_waiting: None,
             floor_watch: None,
             invariants: InvariantReport::default(),
             end_limit_s: last_arrival + sim.drain_limit_s,

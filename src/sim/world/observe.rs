@@ -11,12 +11,19 @@ impl SimWorld {
         let now = self.now_s;
         self.check_floor_held();
         let depth = self.depth();
-        self.snapshots.push_back((now, depth));
+        let snap = Snapshot {
+            at_s: now,
+            depth,
+            demand: self.demand_seen(),
+            served: self.served_seen(),
+        };
+        self.snapshots.push_back(snap);
         let stale_at = now - self.sim.sqs_staleness_s;
-        while self.snapshots.len() > 1 && self.snapshots[1].0 <= stale_at {
+        while self.snapshots.len() > 1 && self.snapshots[1].at_s <= stale_at {
             self.snapshots.pop_front();
         }
-        let seen = self.snapshots.front().map_or(depth, |&(_, d)| d);
+        let read = self.snapshots.front().copied().unwrap_or(snap);
+        let (seen_at_s, seen) = (read.at_s, read.depth);
         let mut running = 0;
         let mut pending = 0;
         let mut busy = 0;
@@ -96,7 +103,7 @@ impl SimWorld {
             }),
             scale_in_after_s: Some(self.scale_in_after_s),
         };
-        let stale = self.inject_read_faults(&mut obs, depth);
+        let stale = self.inject_read_faults(&mut obs, depth, (seen_at_s, seen));
         self.note_restarts();
         self.last_obs_missing = [
             ("queue", obs.queue.is_none()),
@@ -137,14 +144,22 @@ impl SimWorld {
     /// Turn a true observation into what a faulty AWS would have returned: each call (SQS,
     /// CloudWatch, DescribeServices, DescribeTasks, container instances + capacity provider) may
     /// fail or be throttled; SQS counts may also be stale or missing.
-    /// Returns whether the queue counts handed out are stale.
-    fn inject_read_faults(&mut self, obs: &mut Observation, depth: QueueDepth) -> bool {
+    /// Returns whether the queue counts handed out are stale: older than the count production's
+    /// usual read (`seen`, `sqs_staleness` old) would give, and hiding work that read shows.
+    /// The usual lag itself is no fault: every read has it and no controller can see past it.
+    fn inject_read_faults(
+        &mut self,
+        obs: &mut Observation,
+        depth: QueueDepth,
+        (seen_at_s, seen): (f64, QueueDepth),
+    ) -> bool {
         let now = self.now_s;
         let Some(f) = self.faults.as_mut() else {
             return false;
         };
         let mut stale = false;
         self.last_obs_stale = false;
+        self.stale_waiting = None;
         let (throttle, error) = (f.cfg.throttle_rate, f.cfg.api_error_rate);
         let fails = |f: &mut FaultStream| {
             if f.chance(throttle) {
@@ -175,14 +190,17 @@ impl SimWorld {
         } else if f.chance(f.cfg.sqs_stale_rate) && self.stale_history.len() > 1 {
             // An older count, as a lagging ApproximateNumberOfMessages would give.
             let k = f.pick(self.stale_history.len() - 1);
-            let old = self.stale_history[k].1;
+            let (old_at_s, old) = self.stale_history[k];
             obs.queue = Some(old);
             f.counts.stale_sqs_reads += 1;
-            self.last_obs_stale = old != depth;
-            // Stale in effect when the old count hides work that is there now (an old count
-            // equal to or above today's cannot argue for a scale-in).
+            self.last_obs_stale = old != seen;
+            // Stale in effect when the old count hides work the usual read shows (an old count
+            // equal to or above it cannot argue for a scale-in, and one fresher than it is no
+            // worse than the usual read).
             let total = |d: QueueDepth| d.visible + d.in_flight + d.delayed;
-            stale = old.backlog() < depth.backlog() || total(old) < total(depth);
+            stale = old_at_s < seen_at_s
+                && (old.backlog() < seen.backlog() || total(old) < total(seen));
+            self.stale_waiting = stale.then_some(seen.backlog());
         }
         if obs.metrics.is_some() && fails(f) {
             obs.metrics = None;
@@ -259,8 +277,21 @@ impl SimWorld {
                 format!("desired {n} needs instances at {rate:.3} $/h > budget {budget} $/h")
             });
         }
-        if n < cur && !self.last_obs_missing.is_empty() {
-            let missing = &self.last_obs_missing;
+        // A stale count is missing data when the scale-in needed what it hid: the busy workers
+        // and one for each job the usual read shows waiting. A scale-in that keeps those lost
+        // nothing to the old count (and any policy scales in on counts of some age: SQS's are
+        // eventually consistent).
+        let stale_harm = self.stale_waiting.is_some_and(|waiting| {
+            let for_waiting = waiting.div_ceil(u64::from(p.jobs_per_task.max(1)));
+            u64::from(n) < u64::from(busy) + for_waiting
+        });
+        let missing = self
+            .last_obs_missing
+            .split('+')
+            .filter(|m| !m.is_empty() && (*m != "queue (stale)" || stale_harm))
+            .collect::<Vec<_>>()
+            .join("+");
+        if n < cur && !missing.is_empty() {
             inv.violate(Invariant::ScaleInOnMissingData, now, || {
                 format!("scale-in {cur} → {n} with {missing} unreadable")
             });
@@ -332,12 +363,19 @@ impl SimWorld {
     /// Remember an applied change of the desired count, for the flap check.
     fn note_change(&mut self, from: u32, to: u32) {
         if from != to {
+            // The counts as of the SQS read this tick's decision acted on.
+            let (demand, served) = self
+                .snapshots
+                .front()
+                .map_or((self.demand_seen(), self.served_seen()), |r| {
+                    (r.demand, r.served)
+                });
             self.last_change = Some(ChangeWatch {
                 at_s: self.now_s,
                 from,
                 to,
-                demand: self.demand_seen(),
-                served: self.served_seen(),
+                demand,
+                served,
                 on_faulty_read: self.last_obs_stale || !self.last_obs_missing.is_empty(),
             });
         }
@@ -493,7 +531,7 @@ mod tests {
             // allows: at t ≥ staleness it is the count of an earlier tick, not this one's).
             let q = queue.expect("SQS read");
             if t >= sim.sqs_staleness_s + 15.0 && truth != q {
-                assert!(w.snapshots.iter().any(|&(_, d)| d == q));
+                assert!(w.snapshots.iter().any(|snap| snap.depth == q));
             }
             // metrics: GetMetricData minute sums, each readable only `cloudwatch_delay` after
             // its minute closes, equal to the messages sent and deleted in that minute.
