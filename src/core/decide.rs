@@ -38,6 +38,10 @@ pub struct CoreState {
     recent: VecDeque<(f64, u32, u32)>,
     /// The last change of the desired count written, for the settle rule.
     last_change: Option<Change>,
+    /// Protected tasks read over the last `SQS_COUNT_LAG_S`.
+    protected_recent: VecDeque<(f64, u32)>,
+    /// Until when the workers are taken to protect themselves late or never.
+    protection_unreliable_until_s: Option<f64>,
     /// The SQS counts of the last `SETTLE_READS` ticks: a scale-in waits while the counts go
     /// down.
     prev_queues: VecDeque<QueueDepth>,
@@ -57,6 +61,8 @@ impl CoreState {
             recent: VecDeque::new(),
             last_change: None,
             prev_queues: VecDeque::new(),
+            protected_recent: VecDeque::new(),
+            protection_unreliable_until_s: None,
             last_desired: None,
             last_scale_in_after_write_s: None,
         }
@@ -88,9 +94,36 @@ pub struct Sizing {
     pub hold_s: f64,
 }
 
-fn learn(st: &mut CoreState, obs: &Observation, now_s: f64) {
+fn learn(cfg: &ServiceConfig, st: &mut CoreState, obs: &Observation, now_s: f64) {
     if let Some(tasks) = &obs.tasks {
         st.lag.observe(tasks);
+    }
+    // Workers that protect themselves before they take a job are protected whenever their
+    // message is in flight. The in-flight count read now is the queue of up to
+    // `SQS_COUNT_LAG_S` ago, so it is compared with the most tasks protected over that time:
+    // more in flight than that means workers protect late or never, and idle-looking workers
+    // may hold a job.
+    if let (Some(p), Some(f)) = (
+        obs.protected_tasks(),
+        obs.in_flight_tasks(cfg.jobs_per_task),
+    ) {
+        st.protected_recent.push_back((now_s, p));
+        while st
+            .protected_recent
+            .front()
+            .is_some_and(|&(t, _)| t < now_s - SQS_COUNT_LAG_S)
+        {
+            st.protected_recent.pop_front();
+        }
+        let most = st
+            .protected_recent
+            .iter()
+            .map(|&(_, n)| n)
+            .max()
+            .unwrap_or(p);
+        if f > most {
+            st.protection_unreliable_until_s = Some(now_s + PROTECTION_DOUBT_S);
+        }
     }
     // Arrivals and service time from delayed CloudWatch minute sums and SQS counts only.
     st.observed
@@ -277,6 +310,9 @@ fn counts_settled(prev: &VecDeque<QueueDepth>, q: QueueDepth) -> bool {
         .all(|p| q.backlog() >= p.backlog() && q.total() >= p.total())
 }
 
+/// How long workers seen protecting late stay in doubt.
+const PROTECTION_DOUBT_S: f64 = 3600.0;
+
 /// How many earlier SQS reads a scale-in's counts must not be below.
 const SETTLE_READS: usize = 3;
 
@@ -295,6 +331,7 @@ fn maybe_busy(
     q: QueueDepth,
     obs: &Observation,
     busy: u32,
+    now_s: f64,
 ) -> u32 {
     let Some(running) = obs.service.map(|s| s.running) else {
         return 0;
@@ -306,17 +343,24 @@ fn maybe_busy(
     let k = cfg.jobs_per_task.max(1);
     let miss = (1.0 - cfg.slo.attainment).max(1e-4);
     let rate = st.arrivals.fast.rate_per_s.max(st.arrivals.slow.rate_per_s);
-    let arrivals = poisson_quantile(rate * (SQS_COUNT_LAG_S + tick_s), miss / 4.0, u32::MAX);
-    let visible = u32::try_from(q.visible).unwrap_or(u32::MAX);
+    let lag_jobs = rate * (SQS_COUNT_LAG_S + tick_s);
+    let doubt = st.protection_unreliable_until_s.is_some_and(|t| now_s <= t);
+    // Workers seen to protect themselves show every job they take (GetTaskProtection is read
+    // fresh each tick), unless they protect a little late, which no read can tell from on
+    // time: keep one idle worker while a job is likely to have come within the counts' lag.
+    // Otherwise every job the read shows waiting and the arrivals of the lag.
+    let hedge = if cfg.worker_protection && !doubt {
+        u32::from(1.0 - (-lag_jobs).exp() > miss / 4.0)
+    } else {
+        let arrivals = poisson_quantile(lag_jobs, miss / 4.0, u32::MAX);
+        let visible = u32::try_from(q.visible).unwrap_or(u32::MAX);
+        visible.saturating_add(arrivals).div_ceil(k)
+    };
     // A hedge, not a fact: it keeps idle workers, but never above max_tasks or the budget.
     let cap = cfg.budget_per_hour_usd.map_or(cfg.max_tasks, |b| {
         budget_cap_tasks(cfg, b).min(cfg.max_tasks)
     });
-    visible
-        .saturating_add(arrivals)
-        .div_ceil(k)
-        .min(idle)
-        .min(cap.saturating_sub(busy))
+    hedge.min(idle).min(cap.saturating_sub(busy))
 }
 
 /// One tick of preheat for one service.
@@ -327,7 +371,7 @@ pub fn decide(
     obs: &Observation,
     now_s: f64,
 ) -> Decision {
-    learn(st, obs, now_s);
+    learn(cfg, st, obs, now_s);
     // A count lower than one before may be a stale one (SQS's counts are eventually
     // consistent; a lagging read can show the queue of minutes ago, from before jobs came):
     // scale in only on counts no lower than those of the last reads. A queue that drains lets
@@ -460,7 +504,7 @@ pub fn decide(
         now_s,
         current,
         busy,
-        maybe_busy: maybe_busy(cfg, tick_s, st, q, obs, busy),
+        maybe_busy: maybe_busy(cfg, tick_s, st, q, obs, busy, now_s),
         scale_in_ok,
     };
     for (_, guard) in GUARDS {
@@ -670,23 +714,37 @@ pub(crate) mod tests {
 
     /// Regression (issue #8, late protection + lagging counts stopped busy workers in chaos
     /// runs): idle workers that may have taken a job since the read are kept by a scale-in,
-    /// at most the idle ones, never above max_tasks.
+    /// at most the idle ones, never above max_tasks; with workers that protect themselves
+    /// (and are seen to), none.
     #[test]
     fn idle_workers_that_may_hold_a_job_count_for_a_scale_in() {
-        let c = cfg();
-        let st = CoreState::new(&c);
+        let mut c = cfg();
+        c.worker_protection = false;
+        let mut st = CoreState::new(&c);
         let mut o = obs(2, 0, 5);
+        let q = o.queue.unwrap();
         // Nothing known about the rate: only the jobs the read shows waiting.
-        assert_eq!(maybe_busy(&c, 15.0, &st, o.queue.unwrap(), &o, 1), 2);
+        assert_eq!(maybe_busy(&c, 15.0, &st, q, &o, 1, 0.0), 2);
         // No more than the idle workers (5 running, 4 busy).
-        assert_eq!(maybe_busy(&c, 15.0, &st, o.queue.unwrap(), &o, 4), 1);
-        let q0 = depth(0, 0);
-        assert_eq!(maybe_busy(&c, 15.0, &st, q0, &o, 1), 0);
+        assert_eq!(maybe_busy(&c, 15.0, &st, q, &o, 4, 0.0), 1);
+        assert_eq!(maybe_busy(&c, 15.0, &st, depth(0, 0), &o, 1, 0.0), 0);
         let mut small = c.clone();
         small.max_tasks = 2;
-        assert_eq!(maybe_busy(&small, 15.0, &st, o.queue.unwrap(), &o, 1), 1);
+        assert_eq!(maybe_busy(&small, 15.0, &st, q, &o, 1, 0.0), 1);
+        // Protection on: trusted until reads show messages in flight with no protected task.
+        let mut p = c.clone();
+        p.worker_protection = true;
+        assert_eq!(maybe_busy(&p, 15.0, &st, q, &o, 1, 0.0), 0);
+        let mut unprotected = obs(0, 2, 5);
+        unprotected.tasks = Some(Vec::new());
+        learn(&p, &mut st, &unprotected, 0.0);
+        assert_eq!(maybe_busy(&p, 15.0, &st, q, &o, 1, 60.0), 2);
+        assert_eq!(
+            maybe_busy(&p, 15.0, &st, q, &o, 1, 60.0 + PROTECTION_DOUBT_S + 1.0),
+            0
+        );
         o.service = None;
-        assert_eq!(maybe_busy(&c, 15.0, &st, o.queue.unwrap(), &o, 1), 0);
+        assert_eq!(maybe_busy(&c, 15.0, &st, q, &o, 1, 0.0), 0);
     }
 
     /// Regression: the scale-in hold kept the peak target, so launches still provisioning for
