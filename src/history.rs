@@ -275,11 +275,12 @@ pub fn synthesize(
         at.sort_by(f64::total_cmp);
         for &arrival_s in &at {
             let service_s = match source {
-                ServiceSource::LittlesLaw => per_hour[k / per_bucket]
-                    .or(overall)
-                    .expect("checked above"),
-                ServiceSource::Samples(s) => s[(unit.sample(&mut rng) * s.len() as f64) as usize
-                    % s.len()],
+                ServiceSource::LittlesLaw => {
+                    per_hour[k / per_bucket].or(overall).expect("checked above")
+                }
+                ServiceSource::Samples(s) => {
+                    s[(unit.sample(&mut rng) * s.len() as f64) as usize % s.len()]
+                }
             };
             jobs.push(Job {
                 arrival_s,
@@ -417,7 +418,8 @@ mod tests {
             let calls = plan_calls(queues, &w);
             let mut covered = vec![0i64; queues];
             for c in &calls {
-                let points = c.count * METRICS_PER_QUEUE * ((c.end_s - c.start_s) / w.period_s) as usize;
+                let points =
+                    c.count * METRICS_PER_QUEUE * ((c.end_s - c.start_s) / w.period_s) as usize;
                 assert!(points <= MAX_DATAPOINTS_PER_CALL, "{c:?}");
                 assert!(c.count * METRICS_PER_QUEUE <= MAX_QUERIES_PER_CALL);
                 for q in c.first..c.first + c.count {
@@ -464,13 +466,24 @@ mod tests {
         let h = history(&[2.0, 0.0, 3.0], &[0.0, 2.0, 1.0], &[Some(1.0); 3]);
         let a = synthesize(&h, &ServiceSource::LittlesLaw, 7).unwrap();
         assert_eq!(a.jobs.len(), 5);
-        assert!(a.jobs[..2].iter().all(|j| (0.0..60.0).contains(&j.arrival_s)));
-        assert!(a.jobs[2..].iter().all(|j| (120.0..180.0).contains(&j.arrival_s)));
+        assert!(
+            a.jobs[..2]
+                .iter()
+                .all(|j| (0.0..60.0).contains(&j.arrival_s))
+        );
+        assert!(
+            a.jobs[2..]
+                .iter()
+                .all(|j| (120.0..180.0).contains(&j.arrival_s))
+        );
         assert!(a.jobs.windows(2).all(|w| w[0].arrival_s <= w[1].arrival_s));
         // 3 minutes × 1 in flight = 180 message-seconds over 3 deletions.
         assert!(a.jobs.iter().all(|j| j.service_s == 60.0));
         assert_eq!(a, synthesize(&h, &ServiceSource::LittlesLaw, 7).unwrap());
-        assert_ne!(a.jobs, synthesize(&h, &ServiceSource::LittlesLaw, 8).unwrap().jobs);
+        assert_ne!(
+            a.jobs,
+            synthesize(&h, &ServiceSource::LittlesLaw, 8).unwrap().jobs
+        );
     }
 
     #[test]
@@ -481,8 +494,12 @@ mod tests {
         sent[0] = 1.0;
         sent[61] = 1.0;
         deleted[10] = 30.0;
-        let s = synthesize(&history(&sent, &deleted, &in_flight), &ServiceSource::LittlesLaw, 1)
-            .unwrap();
+        let s = synthesize(
+            &history(&sent, &deleted, &in_flight),
+            &ServiceSource::LittlesLaw,
+            1,
+        )
+        .unwrap();
         assert_eq!((s.hours_estimated, s.hours_fallback), (1, 1));
         assert_eq!(s.jobs[1].service_s, 7200.0 / 30.0);
     }
@@ -504,10 +521,20 @@ mod tests {
             parse_service_times("# worker log\nid,service_s\na,10\nb,20.5\n", "f.csv").unwrap(),
             vec![10.0, 20.5]
         );
-        assert_eq!(parse_service_times("3\n\n4\n", "f").unwrap(), vec![3.0, 4.0]);
-        let e = parse_service_times("5\n-1\n", "f.csv").unwrap_err().to_string();
-        assert!(e.starts_with("f.csv: line 2:") && e.contains("positive"), "{e}");
-        let e = parse_service_times("id,when\n1,2\n", "f.csv").unwrap_err().to_string();
+        assert_eq!(
+            parse_service_times("3\n\n4\n", "f").unwrap(),
+            vec![3.0, 4.0]
+        );
+        let e = parse_service_times("5\n-1\n", "f.csv")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("f.csv: line 2:") && e.contains("positive"),
+            "{e}"
+        );
+        let e = parse_service_times("id,when\n1,2\n", "f.csv")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("service_s"), "{e}");
         assert!(parse_service_times("# nothing\n", "f").is_err());
     }

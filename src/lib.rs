@@ -21,9 +21,9 @@ pub mod clock;
 pub mod core;
 pub mod emf;
 pub mod eval;
-pub mod history;
 #[cfg(test)]
 mod fuzz;
+pub mod history;
 pub mod reconcile;
 pub mod sim;
 pub mod telemetry;

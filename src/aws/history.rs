@@ -34,7 +34,11 @@ pub enum FetchError {
 const METRICS: [(&str, &str, &str); 3] = [
     ("sent", "NumberOfMessagesSent", "Sum"),
     ("deleted", "NumberOfMessagesDeleted", "Sum"),
-    ("inflight", "ApproximateNumberOfMessagesNotVisible", "Average"),
+    (
+        "inflight",
+        "ApproximateNumberOfMessagesNotVisible",
+        "Average",
+    ),
 ];
 
 fn query(id: String, metric: &str, stat: &str, queue: &str, period_s: i64) -> MetricDataQuery {

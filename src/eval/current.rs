@@ -167,11 +167,17 @@ mod tests {
             ("keda:queueLength=0", "not a whole number ≥ 1"),
             ("static:three", "not a whole number"),
             ("target-tracking:T=-1", "not a positive number"),
-            ("keda:queueLength=5,cooldown=60", "unknown setting \"cooldown\""),
+            (
+                "keda:queueLength=5,cooldown=60",
+                "unknown setting \"cooldown\"",
+            ),
         ] {
             let e = parse_current(spec).unwrap_err().to_string();
             assert!(e.contains(says), "{spec}: {e}");
-            assert!(e.contains("keda:queueLength=N") && e.contains("static:N"), "{e}");
+            assert!(
+                e.contains("keda:queueLength=N") && e.contains("static:N"),
+                "{e}"
+            );
         }
     }
 }
