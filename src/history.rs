@@ -1,10 +1,11 @@
 //! From a queue's CloudWatch history to a native trace (`preheat history`), without I/O: which
 //! period CloudWatch can still serve for a window (its retention rules), how to split the reads
 //! into `GetMetricData` calls within its limits, and how per-period `AWS/SQS` figures become
-//! jobs: arrivals spread within each period with a seeded RNG, service times estimated per hour
-//! by Little's law or drawn from the user's own durations.
+//! jobs: arrivals spread within each period with a seeded RNG, service times estimated by
+//! Little's law per busy stretch (cut into hours when the queue never idles) or drawn from the
+//! user's own durations.
 //!
-//! Little's law: over an hour, the mean number of messages in flight
+//! Little's law: over a stretch, the mean number of messages in flight
 //! (`ApproximateNumberOfMessagesNotVisible`, received and not yet deleted) equals the deletion
 //! rate times the mean time a message stays in flight, which for a queue worker is its service
 //! time. So mean service = mean in flight ÷ deletions per second. What it cannot see, and the
@@ -28,7 +29,7 @@ pub const MAX_DATAPOINTS_PER_CALL: usize = 100_800;
 pub const MAX_QUERIES_PER_CALL: usize = 500;
 /// Sent, deleted and in flight.
 pub const METRICS_PER_QUEUE: usize = 3;
-/// The hour Little's law averages over.
+/// The piece a busy stretch longer than `MAX_BUCKET_S` is cut into.
 pub const ESTIMATE_BUCKET_S: i64 = 3600;
 
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -134,9 +135,7 @@ pub fn plan_calls(queues: usize, w: &Window) -> Vec<Call> {
     let mut out = Vec::new();
     if per_metric <= max_slice_periods {
         let by_points = MAX_DATAPOINTS_PER_CALL / (METRICS_PER_QUEUE * per_metric);
-        let per_call = by_points
-            .min(MAX_QUERIES_PER_CALL / METRICS_PER_QUEUE)
-            .max(1);
+        let per_call = by_points.clamp(1, MAX_QUERIES_PER_CALL / METRICS_PER_QUEUE);
         let mut first = 0;
         while first < queues {
             let count = per_call.min(queues - first);
@@ -204,7 +203,8 @@ impl QueueHistory {
 /// Where the jobs' service times come from.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ServiceSource {
-    /// Per hour by Little's law, each job of an hour taking that hour's mean.
+    /// Little's law per busy stretch (at most `MAX_BUCKET_S`), each job taking its stretch's
+    /// mean.
     LittlesLaw,
     /// Drawn uniformly (seeded) from the user's own durations, seconds.
     Samples(Vec<f64>),
@@ -214,40 +214,95 @@ pub enum ServiceSource {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Synthesis {
     pub jobs: Vec<Job>,
-    /// Hours whose own in-flight and deletion figures gave their mean service time.
-    pub hours_estimated: usize,
-    /// Hours with arrivals that took the window's overall mean instead (no deletion, or no
-    /// in-flight figure, in that hour).
-    pub hours_fallback: usize,
+    /// Stretches whose own in-flight and deletion figures gave a mean service time.
+    pub buckets_estimated: usize,
+    /// Jobs that took the window's overall mean instead (their deletion falls in a stretch
+    /// without an in-flight figure, or after the window).
+    pub jobs_fallback: usize,
     /// Mean in flight ÷ deletion rate over the whole window, seconds (Little's law).
     pub overall_service_s: Option<f64>,
 }
 
-/// Mean service time per estimate bucket (hour), and over the whole window: in-flight
+/// Little's law buckets: each maximal stretch of periods with a message in flight or deleted
+/// (a busy stretch) ends when the queue's workers hold nothing, so every message-second in
+/// flight inside it belongs to a message deleted inside it: the law holds there without the
+/// edge error a fixed hour has (a job running across the hour's end). Stretches longer than
+/// `MAX_BUCKET_S` (a queue that never idles) are cut into hours, each with that edge error.
+pub const MAX_BUCKET_S: i64 = 6 * 3600;
+
+/// One bucket: periods `first..end` and its mean service time, if it has both a deletion and
+/// some time in flight.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Bucket {
+    pub first: usize,
+    pub end: usize,
+    pub mean_service_s: Option<f64>,
+}
+
+/// Mean service time per bucket (see `MAX_BUCKET_S`), and over the whole window: in-flight
 /// message-seconds ÷ deletions, counting only periods whose in-flight figure is known.
-pub fn littles_law(h: &QueueHistory) -> (Vec<Option<f64>>, Option<f64>) {
-    let per_bucket = (ESTIMATE_BUCKET_S / h.period_s).max(1) as usize;
-    let mut per_hour = Vec::new();
-    let (mut all_l, mut all_d) = (0.0, 0.0);
-    for k in (0..h.sent.len()).step_by(per_bucket) {
-        let end = (k + per_bucket).min(h.sent.len());
+pub fn littles_law(h: &QueueHistory) -> (Vec<Bucket>, Option<f64>) {
+    let n = h.sent.len();
+    let busy = |i: usize| h.in_flight[i].is_some_and(|f| f > 0.0) || h.deleted[i] >= 0.5;
+    let law = |first: usize, end: usize| {
         let (mut l, mut d) = (0.0, 0.0);
-        for i in k..end {
+        for i in first..end {
             if let Some(f) = h.in_flight[i] {
                 l += f * h.period_s as f64;
                 d += h.deleted[i];
             }
         }
-        all_l += l;
-        all_d += d;
-        per_hour.push((d >= 1.0 && l > 0.0).then(|| l / d));
+        (l, d)
+    };
+    let max_periods = (MAX_BUCKET_S / h.period_s).max(1) as usize;
+    let hour_periods = (ESTIMATE_BUCKET_S / h.period_s).max(1) as usize;
+    let mut buckets = Vec::new();
+    let mut i = 0;
+    while i < n {
+        if !busy(i) {
+            i += 1;
+            continue;
+        }
+        let mut end = i;
+        while end < n && busy(end) {
+            end += 1;
+        }
+        let step = if end - i > max_periods {
+            hour_periods
+        } else {
+            end - i
+        };
+        let mut first = i;
+        while first < end {
+            let e = (first + step).min(end);
+            let (l, d) = law(first, e);
+            buckets.push(Bucket {
+                first,
+                end: e,
+                mean_service_s: (d >= 0.5 && l > 0.0).then(|| l / d),
+            });
+            first = e;
+        }
+        i = end;
     }
-    let overall = (all_d >= 1.0 && all_l > 0.0).then(|| all_l / all_d);
-    (per_hour, overall)
+    let (l, d) = law(0, n);
+    let overall = (d >= 0.5 && l > 0.0).then(|| l / d);
+    (buckets, overall)
 }
+
+/// Fewest lone jobs (a busy stretch with one deletion: its mean is that job's own time) that
+/// give the spread of service times; with fewer, every job of a stretch takes its mean.
+pub const MIN_LONE_JOBS: usize = 20;
 
 /// The jobs of `h`: `round(sent)` arrivals per period at seeded uniform times within it, in
 /// order, from second 0 of the window; service times from `source`.
+///
+/// With Little's law the n-th job (by arrival) belongs to the bucket in which the n-th
+/// deletion falls: first in, first out, which a queue with one worker keeps exactly and
+/// several workers keep within a busy stretch. A job alone in its bucket takes the bucket's
+/// mean, which is its own time. Jobs sharing a bucket draw their times from the lone jobs'
+/// times (the spread), rescaled so that the bucket's mean is kept: a constant mean would turn
+/// a burst of mixed short and long jobs into a burst of equal ones, which queue longer.
 pub fn synthesize(
     h: &QueueHistory,
     source: &ServiceSource,
@@ -255,49 +310,108 @@ pub fn synthesize(
 ) -> Result<Synthesis, HistoryError> {
     let mut rng = StdRng::seed_from_u64(seed);
     let unit = Uniform::new(0.0, 1.0).expect("a valid range");
-    let (per_hour, overall) = littles_law(h);
+    let (buckets, overall) = littles_law(h);
     if matches!(source, ServiceSource::LittlesLaw) && overall.is_none() && h.total_sent() >= 0.5 {
         return Err(HistoryError::NoDeletions);
     }
-    let per_bucket = (ESTIMATE_BUCKET_S / h.period_s).max(1) as usize;
+    // The bucket of each deletion, in order, and each bucket's deletion count.
+    let mut by_deletion: Vec<usize> = Vec::new();
+    let mut per_bucket = vec![0usize; buckets.len()];
+    let mut carry = 0.0;
+    for (bi, b) in buckets.iter().enumerate() {
+        for i in b.first..b.end {
+            carry += h.deleted[i];
+            while carry >= 0.5 {
+                by_deletion.push(bi);
+                per_bucket[bi] += 1;
+                carry -= 1.0;
+            }
+        }
+    }
+    // The spread: lone jobs' times over their mean.
+    let lone: Vec<f64> = buckets
+        .iter()
+        .zip(&per_bucket)
+        .filter(|(_, n)| **n == 1)
+        .filter_map(|(b, _)| b.mean_service_s)
+        .collect();
+    let shape: Vec<f64> = if lone.len() >= MIN_LONE_JOBS {
+        let m = lone.iter().sum::<f64>() / lone.len() as f64;
+        lone.iter().map(|x| x / m).collect()
+    } else {
+        Vec::new()
+    };
+    let draw = |rng: &mut StdRng, from: &[f64]| -> f64 {
+        from[(unit.sample(rng) * from.len() as f64) as usize % from.len()]
+    };
     let period = h.period_s as f64;
     let mut jobs = Vec::with_capacity(h.total_sent() as usize);
-    let mut hours_with_jobs = std::collections::BTreeSet::new();
     let mut at = Vec::new();
     for (k, sent) in h.sent.iter().enumerate() {
         let n = sent.max(0.0).round() as usize;
-        if n == 0 {
-            continue;
-        }
-        hours_with_jobs.insert(k / per_bucket);
         at.clear();
         at.extend((0..n).map(|_| (k as f64 + unit.sample(&mut rng)) * period));
         at.sort_by(f64::total_cmp);
         for &arrival_s in &at {
             let service_s = match source {
-                ServiceSource::LittlesLaw => {
-                    per_hour[k / per_bucket].or(overall).expect("checked above")
-                }
-                ServiceSource::Samples(s) => {
-                    s[(unit.sample(&mut rng) * s.len() as f64) as usize % s.len()]
-                }
+                // Filled in below, once every job's bucket is known.
+                ServiceSource::LittlesLaw => 0.0,
+                ServiceSource::Samples(s) => draw(&mut rng, s),
             };
             jobs.push(Job {
                 arrival_s,
-                // A worker needs at least a second: a rounding of tiny in-flight figures
-                // must not give a zero-length job the trace reader refuses.
-                service_s: service_s.max(1.0),
+                service_s,
             });
         }
     }
-    let hours_estimated = hours_with_jobs
-        .iter()
-        .filter(|b| per_hour[**b].is_some())
-        .count();
+    let mut jobs_fallback = 0;
+    if matches!(source, ServiceSource::LittlesLaw) {
+        let overall = overall.expect("checked above");
+        let mut members: Vec<Vec<usize>> = vec![Vec::new(); buckets.len()];
+        for (j, job) in jobs.iter_mut().enumerate() {
+            match by_deletion
+                .get(j)
+                .filter(|&&b| buckets[b].mean_service_s.is_some())
+            {
+                Some(&b) => members[b].push(j),
+                None => {
+                    jobs_fallback += 1;
+                    let u = if shape.is_empty() {
+                        1.0
+                    } else {
+                        draw(&mut rng, &shape)
+                    };
+                    job.service_s = overall * u;
+                }
+            }
+        }
+        for (b, js) in buckets.iter().zip(&members) {
+            let Some(mean) = b.mean_service_s else {
+                continue;
+            };
+            let us: Vec<f64> = if js.len() > 1 && !shape.is_empty() {
+                js.iter().map(|_| draw(&mut rng, &shape)).collect()
+            } else {
+                vec![1.0; js.len()]
+            };
+            let u_mean = us.iter().sum::<f64>() / us.len().max(1) as f64;
+            for (&j, u) in js.iter().zip(&us) {
+                jobs[j].service_s = mean * u / u_mean;
+            }
+        }
+    }
+    for job in &mut jobs {
+        // A worker needs at least a second: a rounding of tiny in-flight figures must not
+        // give a zero-length job the trace reader refuses.
+        job.service_s = job.service_s.max(1.0);
+    }
     Ok(Synthesis {
         jobs,
-        hours_estimated,
-        hours_fallback: hours_with_jobs.len() - hours_estimated,
+        buckets_estimated: buckets
+            .iter()
+            .filter(|b| b.mean_service_s.is_some())
+            .count(),
+        jobs_fallback,
         overall_service_s: overall,
     })
 }
@@ -422,8 +536,8 @@ mod tests {
                     c.count * METRICS_PER_QUEUE * ((c.end_s - c.start_s) / w.period_s) as usize;
                 assert!(points <= MAX_DATAPOINTS_PER_CALL, "{c:?}");
                 assert!(c.count * METRICS_PER_QUEUE <= MAX_QUERIES_PER_CALL);
-                for q in c.first..c.first + c.count {
-                    covered[q] += c.end_s - c.start_s;
+                for cov in &mut covered[c.first..c.first + c.count] {
+                    *cov += c.end_s - c.start_s;
                 }
             }
             assert!(covered.iter().all(|&s| s == w.end_s - w.start_s));
@@ -445,20 +559,44 @@ mod tests {
     }
 
     #[test]
-    fn littles_law_divides_in_flight_time_by_deletions() {
-        // Two hours: in the first, 2 in flight on average and 1 deletion a minute → 120 s.
-        let mut sent = vec![1.0; 120];
-        let mut deleted = vec![1.0; 120];
-        let mut in_flight = vec![Some(2.0); 120];
-        // The second hour: 3 in flight, a deletion every other minute → 360 s.
-        for i in 60..120 {
-            deleted[i] = if i % 2 == 0 { 1.0 } else { 0.0 };
-            in_flight[i] = Some(3.0);
-            sent[i] = 0.0;
-        }
-        let (per_hour, overall) = littles_law(&history(&sent, &deleted, &in_flight));
-        assert_eq!(per_hour, vec![Some(120.0), Some(360.0)]);
-        assert_eq!(overall, Some((2.0 * 3600.0 + 3.0 * 3600.0) / 90.0));
+    fn littles_law_divides_in_flight_time_by_deletions_per_busy_stretch() {
+        // A 2.5-minute job from minute 1 (deleted in minute 3), an idle minute, then two jobs
+        // of 1 minute each overlapping in minutes 5-6.
+        let mut h = history(&[0.0; 8], &[0.0; 8], &[Some(0.0); 8]);
+        h.in_flight[1] = Some(1.0);
+        h.in_flight[2] = Some(1.0);
+        h.in_flight[3] = Some(0.5);
+        h.deleted[3] = 1.0;
+        h.in_flight[5] = Some(1.0);
+        h.in_flight[6] = Some(1.0);
+        h.deleted[6] = 2.0;
+        let (buckets, overall) = littles_law(&h);
+        assert_eq!(
+            buckets,
+            vec![
+                Bucket {
+                    first: 1,
+                    end: 4,
+                    mean_service_s: Some(150.0)
+                },
+                Bucket {
+                    first: 5,
+                    end: 7,
+                    mean_service_s: Some(60.0)
+                },
+            ]
+        );
+        assert_eq!(overall, Some(270.0 / 3.0));
+    }
+
+    #[test]
+    fn a_queue_that_never_idles_is_cut_into_hours() {
+        let n = 8 * 60;
+        let h = history(&vec![1.0; n], &vec![1.0; n], &vec![Some(2.0); n]);
+        let (buckets, overall) = littles_law(&h);
+        assert_eq!(buckets.len(), 8);
+        assert!(buckets.iter().all(|b| b.mean_service_s == Some(120.0)));
+        assert_eq!(overall, Some(120.0));
     }
 
     #[test]
@@ -477,8 +615,10 @@ mod tests {
                 .all(|j| (120.0..180.0).contains(&j.arrival_s))
         );
         assert!(a.jobs.windows(2).all(|w| w[0].arrival_s <= w[1].arrival_s));
-        // 3 minutes × 1 in flight = 180 message-seconds over 3 deletions.
+        // 3 minutes × 1 in flight = 180 message-seconds over 3 deletions; the last two jobs
+        // have no deletion in the window and take the overall mean, the same here.
         assert!(a.jobs.iter().all(|j| j.service_s == 60.0));
+        assert_eq!(a.jobs_fallback, 2);
         assert_eq!(a, synthesize(&h, &ServiceSource::LittlesLaw, 7).unwrap());
         assert_ne!(
             a.jobs,
@@ -487,21 +627,21 @@ mod tests {
     }
 
     #[test]
-    fn an_hour_without_deletions_takes_the_overall_mean() {
-        let mut sent = vec![0.0; 120];
-        let mut deleted = vec![0.0; 120];
-        let in_flight = vec![Some(1.0); 120];
-        sent[0] = 1.0;
-        sent[61] = 1.0;
-        deleted[10] = 30.0;
-        let s = synthesize(
-            &history(&sent, &deleted, &in_flight),
-            &ServiceSource::LittlesLaw,
-            1,
-        )
-        .unwrap();
-        assert_eq!((s.hours_estimated, s.hours_fallback), (1, 1));
-        assert_eq!(s.jobs[1].service_s, 7200.0 / 30.0);
+    fn the_nth_job_takes_the_estimate_of_the_nth_deletion() {
+        // Job 1 sent in minute 0 runs 2 minutes; job 2 sent in minute 4 runs 30 s.
+        let mut h = history(&[0.0; 7], &[0.0; 7], &[Some(0.0); 7]);
+        h.sent[0] = 1.0;
+        h.sent[4] = 1.0;
+        h.in_flight[0] = Some(0.5);
+        h.in_flight[1] = Some(1.0);
+        h.in_flight[2] = Some(0.5);
+        h.deleted[2] = 1.0;
+        h.in_flight[5] = Some(0.5);
+        h.deleted[5] = 1.0;
+        let s = synthesize(&h, &ServiceSource::LittlesLaw, 1).unwrap();
+        let got: Vec<f64> = s.jobs.iter().map(|j| j.service_s).collect();
+        assert_eq!(got, vec![120.0, 30.0]);
+        assert_eq!((s.buckets_estimated, s.jobs_fallback), (2, 0));
     }
 
     #[test]

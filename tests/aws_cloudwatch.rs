@@ -11,7 +11,7 @@ use preheat::aws::fixture::Emulator;
 use preheat::core::config::Config;
 use preheat::core::model::MinuteSums;
 use preheat::world::World;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 mod common;
 use common::cloudwatch::*;

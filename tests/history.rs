@@ -110,12 +110,22 @@ fn serve(m: Minutes, page: usize) -> (String, Arc<std::sync::Mutex<Vec<Seen>>>) 
     }))
 }
 
-fn whisper() -> Config {
-    Config::load(Path::new(CONFIG)).unwrap()
+/// config/whisper.yaml with the SLO's max wait set to `max_wait` (its own is 10 min, which
+/// every job of the short trace meets, so that attainment would compare 100% with 100%).
+fn config_with_wait(max_wait: &str) -> PathBuf {
+    let text = std::fs::read_to_string(CONFIG).unwrap();
+    assert!(text.contains("max_wait: 10m"));
+    let p = tmp(&format!("wait-{max_wait}.yaml"));
+    std::fs::write(
+        &p,
+        text.replace("max_wait: 10m", &format!("max_wait: {max_wait}")),
+    )
+    .unwrap();
+    p
 }
 
-fn setup_of(jobs: &[Job]) -> SimSetup {
-    let cfg = whisper();
+fn setup_of(config: &Path, jobs: &[Job]) -> SimSetup {
+    let cfg = Config::load(config).unwrap();
     SimSetup {
         service: cfg.services[0].clone(),
         tick_s: cfg.tick_s,
@@ -173,6 +183,10 @@ fn rfc3339(t_s: i64) -> String {
     .to_string()
 }
 
+/// Arrivals per minute in the middle of the known trace and around it.
+const RATE_PEAK: f64 = 2.0;
+const RATE_QUIET: f64 = 0.3;
+
 /// A busy working-day shape: `hours` of arrivals (a quiet first and last part, a peak in the
 /// middle) with service times spread around 3 minutes; deterministic.
 fn known_trace(hours: usize) -> Vec<Job> {
@@ -189,9 +203,9 @@ fn known_trace(hours: usize) -> Vec<Job> {
     while t < end {
         let phase = t / end;
         let rate_per_min = if (0.3..0.7).contains(&phase) {
-            0.8
+            RATE_PEAK
         } else {
-            0.15
+            RATE_QUIET
         };
         t += -(1.0 - u()).ln() * 60.0 / rate_per_min;
         if t >= end {
@@ -217,8 +231,16 @@ struct RoundTrip {
 
 /// Simulates `jobs` under preheat, serves the run's minute sums as the last `hours + 1` hours
 /// of CloudWatch history, recovers a trace with `preheat history`, and reruns preheat on it.
-fn round_trip(jobs: &[Job], hours: usize, page: usize, tag: &str) -> RoundTrip {
-    let setup = setup_of(jobs);
+fn round_trip(
+    config: &Path,
+    jobs: &[Job],
+    hours: usize,
+    page: usize,
+    seed: u64,
+    service_times: Option<&Path>,
+    tag: &str,
+) -> RoundTrip {
+    let setup = setup_of(config, jobs);
     let (cost, att, run_jobs) = run_preheat(&setup);
     // One more hour than the arrivals span, for the last jobs to finish.
     let minutes = (hours + 1) * 60;
@@ -232,22 +254,24 @@ fn round_trip(jobs: &[Job], hours: usize, page: usize, tag: &str) -> RoundTrip {
     let (ep, seen) = serve(m, page);
     let out = tmp(&format!("recovered-{tag}.csv"));
     let days = format!("{}", (hours + 1) as f64 / 24.0);
-    let o = preheat_bin(
-        &[
-            "history",
-            "--config",
-            CONFIG,
-            "--days",
-            &days,
-            "--end",
-            &rfc3339(end_s),
-            "--seed",
-            "3",
-            "--out",
-            out.to_str().unwrap(),
-        ],
-        Some(&ep),
-    );
+    let (end, seed) = (rfc3339(end_s), seed.to_string());
+    let mut args = vec![
+        "history",
+        "--config",
+        config.to_str().unwrap(),
+        "--days",
+        &days,
+        "--end",
+        &end,
+        "--seed",
+        &seed,
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    if let Some(f) = service_times {
+        args.extend(["--service-times", f.to_str().unwrap()]);
+    }
+    let o = preheat_bin(&args, Some(&ep));
     let (stdout, stderr) = text(&o);
     assert!(o.status.success(), "history failed: {stderr}\n{stdout}");
     let tr = trace::load_trace(
@@ -260,7 +284,7 @@ fn round_trip(jobs: &[Job], hours: usize, page: usize, tag: &str) -> RoundTrip {
     .unwrap();
     let sent: f64 = run_jobs.len() as f64;
     assert_eq!(tr.jobs.len() as f64, sent, "every sent message is a job");
-    let (rc, ra, _) = run_preheat(&setup_of(&tr.jobs));
+    let (rc, ra, _) = run_preheat(&setup_of(config, &tr.jobs));
     let calls = seen.lock().unwrap().len();
     RoundTrip {
         original: (cost, att),
@@ -274,7 +298,9 @@ fn round_trip(jobs: &[Job], hours: usize, page: usize, tag: &str) -> RoundTrip {
 #[test]
 fn round_trip_keeps_preheat_cost_within_5_percent_and_attainment_within_1_pt() {
     let hours = 8;
-    let r = round_trip(&known_trace(hours), hours, 200, "short");
+    // 5 min: preheat misses a few jobs here; see docs/history.md for SLOs nearer the cold start.
+    let cfg = config_with_wait("5m");
+    let r = round_trip(&cfg, &known_trace(hours), hours, 200, 3, None, "short");
     let (c0, a0) = r.original;
     let (c1, a1) = r.recovered;
     eprintln!(
@@ -302,7 +328,7 @@ fn round_trip_keeps_preheat_cost_within_5_percent_and_attainment_within_1_pt() {
             "--trace",
             r.trace.to_str().unwrap(),
             "--config",
-            CONFIG,
+            cfg.to_str().unwrap(),
             "--current",
             "keda:queueLength=5",
             "--out",
@@ -331,20 +357,24 @@ fn round_trip_keeps_preheat_cost_within_5_percent_and_attainment_within_1_pt() {
 fn round_trip_full_size() {
     let tr = preheat::sim::scenario::demo_trace(1).unwrap();
     let hours = (tr.jobs.iter().map(|j| j.arrival_s).fold(0.0, f64::max) / 3600.0).ceil() as usize;
-    let r = round_trip(&tr.jobs, hours, 5000, "full");
-    let (c0, a0) = r.original;
-    let (c1, a1) = r.recovered;
-    println!(
-        "full size ({} jobs, {hours} h): original ${c0:.2} {:.2}%, recovered ${c1:.2} {:.2}% \
-         (cost {:+.2}%, attainment {:+.2} pt), {} calls",
-        tr.jobs.len(),
-        a0 * 100.0,
-        a1 * 100.0,
-        (c1 / c0 - 1.0) * 100.0,
-        (a1 - a0) * 100.0,
-        r.calls
-    );
-    println!("{}", r.stdout);
+    // Whisper's own SLO with three arrival-spreading seeds, then two SLOs nearer the cold start.
+    for (wait, seed) in [("10m", 1), ("10m", 2), ("10m", 3), ("5m", 1), ("2m", 1)] {
+        let cfg = config_with_wait(wait);
+        let r = round_trip(&cfg, &tr.jobs, hours, 5000, seed, None, "full");
+        let (c0, a0) = r.original;
+        let (c1, a1) = r.recovered;
+        println!(
+            "full size, max wait {wait}, seed {seed} ({} jobs, {hours} h): original ${c0:.2} {:.2}%, \
+             recovered ${c1:.2} {:.2}% (cost {:+.2}%, attainment {:+.2} pt), {} calls",
+            tr.jobs.len(),
+            a0 * 100.0,
+            a1 * 100.0,
+            (c1 / c0 - 1.0) * 100.0,
+            (a1 - a0) * 100.0,
+            r.calls
+        );
+        println!("{}", r.stdout);
+    }
 }
 
 #[test]

@@ -87,13 +87,13 @@ pub async fn fetch_histories(
                 .start_time(DateTime::from_secs(call.start_s))
                 .end_time(DateTime::from_secs(call.end_s))
                 .scan_by(ScanBy::TimestampAscending);
-            for q in call.first..call.first + call.count {
+            for (q, name) in queues.iter().enumerate().skip(call.first).take(call.count) {
                 for (prefix, metric, stat) in METRICS {
                     req = req.metric_data_queries(query(
                         format!("{prefix}{q}"),
                         metric,
                         stat,
-                        queues[q],
+                        name,
                         w.period_s,
                     ));
                 }

@@ -65,7 +65,12 @@ pub(crate) fn cmd_backtest_trace(a: BacktestArgs) -> Result<()> {
     let out = backtest::Outputs {
         dir: out_dir.clone(),
     };
-    let md = backtest::render_markdown(&results, "");
+    // Only the frontier chart is drawn here: drop the table's links to timeline charts.
+    let md: String = backtest::render_markdown(&results, "")
+        .lines()
+        .filter(|l| !(l.contains("-timeline.svg") || l.contains("-busiest-day.svg")))
+        .map(|l| format!("{l}\n"))
+        .collect();
     out.write("results.md", md.as_bytes())?;
     out.write(
         "results.json",
