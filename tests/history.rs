@@ -347,6 +347,9 @@ fn round_trip_keeps_preheat_cost_within_5_percent_and_attainment_within_1_pt() {
     );
     assert!(stdout.contains("→ preheat"), "{stdout}");
     assert!(dir.join("your-queue-yours-frontier.svg").is_file());
+    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_file(&r.trace);
+    let _ = std::fs::remove_file(&cfg);
 }
 
 /// The full-size figure for the README and docs/history.md: two weeks of KTH SP2 (the demo
@@ -360,7 +363,15 @@ fn round_trip_full_size() {
     // Whisper's own SLO with three arrival-spreading seeds, then two SLOs nearer the cold start.
     for (wait, seed) in [("10m", 1), ("10m", 2), ("10m", 3), ("5m", 1), ("2m", 1)] {
         let cfg = config_with_wait(wait);
-        let r = round_trip(&cfg, &tr.jobs, hours, 5000, seed, None, "full");
+        let r = round_trip(
+            &cfg,
+            &tr.jobs,
+            hours,
+            5000,
+            seed,
+            None,
+            &format!("full-{wait}-{seed}"),
+        );
         let (c0, a0) = r.original;
         let (c1, a1) = r.recovered;
         println!(
@@ -480,4 +491,5 @@ fn a_bad_current_policy_lists_the_accepted_forms() {
             && stderr.contains("static:N"),
         "{stderr}"
     );
+    let _ = std::fs::remove_file(&t);
 }

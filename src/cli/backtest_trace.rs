@@ -43,7 +43,7 @@ pub(crate) fn cmd_backtest_trace(a: BacktestArgs) -> Result<()> {
     let setup = SimSetup::from_trace(service, cfg.tick_s, cfg.simulation.clone(), &tr);
     let sc = Scenario {
         name: name.clone(),
-        description: format!("your queue's trace {}", path.display()),
+        description: "your queue (`preheat backtest --trace`)".to_string(),
         setup,
         slos: vec![("yours".to_string(), slo.clone())],
         trace_note: format!("{} jobs from {} (native)", tr.jobs.len(), path.display()),

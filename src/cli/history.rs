@@ -20,7 +20,7 @@ datapoints while the window starts less than 15 days ago, 5-minute up to 63 days
 is cut into hours). Each job gets its stretch's mean (the n-th job sent, the stretch of the n-th \
 deletion), so a lone job gets its own time, but within a stretch the spread of service times \
 is lost; and everything between a worker's receive and its delete counts as service. Measured \
-on two weeks of KTH SP2: preheat's cost within 2%, attainment within 1-3 pt at a 10-min SLO, \
+on two weeks of KTH SP2: preheat's cost within 1%, attainment within 0.9 pt at a 10-min SLO, \
 more at SLOs near the cold start (see docs/history.md). With --service-times FILE the \
 durations are drawn from your own list instead (seeded).\n\nNeeds only the IAM action \
 cloudwatch:GetMetricData.";
