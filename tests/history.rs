@@ -66,6 +66,9 @@ fn serve(m: Minutes, page: usize) -> (String, Arc<std::sync::Mutex<Vec<Seen>>>) 
             .get("NextToken")
             .map_or(0, |t| t.text().parse().unwrap());
         let queries = req.get("MetricDataQueries").unwrap().items();
+        // GetMetricData's limits: 500 queries, 100,800 datapoints per call.
+        assert!(queries.len() <= 500);
+        assert!(queries.len() as i64 * (end - start) / 60 <= 100_800);
         let mut o = Out::default();
         let mut more = false;
         let mut results = Vec::new();
@@ -386,6 +389,84 @@ fn round_trip_full_size() {
         );
         println!("{}", r.stdout);
     }
+}
+
+/// `history` over the served minute sums of `known_trace(hours)` with `extra` flags: the
+/// trace file's bytes.
+fn history_of_known_trace(hours: usize, extra: &[&str], tag: &str) -> Vec<u8> {
+    let setup = setup_of(Path::new(CONFIG), &known_trace(hours));
+    let (_, _, run_jobs) = run_preheat(&setup);
+    let minutes = (hours + 1) * 60;
+    let mut m = minute_sums(&run_jobs, setup.start_s, minutes);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let end_s = now / 3600 * 3600;
+    m.start_s = end_s - 60 * minutes as i64;
+    let (ep, _) = serve(m, 1000);
+    let out = tmp(&format!("{tag}.csv"));
+    let (days, end) = (format!("{}", (hours + 1) as f64 / 24.0), rfc3339(end_s));
+    let mut args = vec![
+        "history",
+        "--config",
+        CONFIG,
+        "--days",
+        &days,
+        "--end",
+        &end,
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    args.extend(extra);
+    let o = preheat_bin(&args, Some(&ep));
+    assert!(o.status.success(), "{}", text(&o).1);
+    let bytes = std::fs::read(&out).unwrap();
+    let _ = std::fs::remove_file(&out);
+    bytes
+}
+
+#[test]
+fn the_same_seed_writes_the_same_file() {
+    let a = history_of_known_trace(2, &["--seed", "5"], "seed-a");
+    let b = history_of_known_trace(2, &["--seed", "5"], "seed-b");
+    let c = history_of_known_trace(2, &["--seed", "6"], "seed-c");
+    assert_eq!(a, b);
+    assert_ne!(a, c);
+}
+
+#[test]
+fn service_times_come_from_the_users_file() {
+    let f = tmp("durations.csv");
+    std::fs::write(&f, "job,service_s\na,100\nb,200\n").unwrap();
+    let bytes = history_of_known_trace(2, &["--service-times", f.to_str().unwrap()], "st");
+    let csv = String::from_utf8(bytes).unwrap();
+    let times: std::collections::BTreeSet<&str> = csv
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').nth(1).unwrap())
+        .collect();
+    assert_eq!(times.into_iter().collect::<Vec<_>>(), vec!["100", "200"]);
+    std::fs::write(&f, "service_s\n100\nsoon\n").unwrap();
+    let o = preheat_bin(
+        &[
+            "history",
+            "--config",
+            CONFIG,
+            "--service-times",
+            f.to_str().unwrap(),
+            "--out",
+            tmp("never.csv").to_str().unwrap(),
+        ],
+        Some("http://127.0.0.1:9"),
+    );
+    let (_, stderr) = text(&o);
+    assert!(!o.status.success());
+    assert!(
+        stderr.contains("durations.csv: line 3: \"soon\" is not a positive number of seconds"),
+        "{stderr}"
+    );
+    let _ = std::fs::remove_file(&f);
 }
 
 #[test]
