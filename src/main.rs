@@ -44,6 +44,7 @@ enum Command {
     /// With --trace: the same on one trace (e.g. from `preheat history`), beside --current.
     Backtest(BacktestArgs),
     /// Read a queue's history from CloudWatch and write it as a trace to backtest on.
+    #[command(long_about = cli::history::LONG_ABOUT)]
     History(HistoryArgs),
     /// Run the controller against AWS: observe SQS and ECS, decide, update the services.
     Run(RunArgs),

@@ -9,7 +9,7 @@ use clap::Args;
 use preheat::history::{self, ServiceSource, Window};
 use std::path::{Path, PathBuf};
 
-const LONG_ABOUT: &str = "Read each service queue's AWS/SQS history from CloudWatch \
+pub(crate) const LONG_ABOUT: &str = "Read each service queue's AWS/SQS history from CloudWatch \
 (NumberOfMessagesSent and NumberOfMessagesDeleted as sums, ApproximateNumberOfMessagesNotVisible \
 as an average) and write it as a native trace (arrival_s,service_s) for `preheat simulate \
 --trace` and `preheat backtest --trace`.\n\nThe period follows CloudWatch's retention: 1-minute \
@@ -17,16 +17,16 @@ datapoints while the window starts less than 15 days ago, 5-minute up to 63 days
 455 days; older windows are refused. Arrivals are spread uniformly at random within each period \
 (seeded: the same --seed gives the same file).\n\nService time by Little's law: mean messages in flight ÷ deletions, over each busy stretch \
 (from the moment workers hold a message until they hold none again; a stretch longer than 6 h \
-is cut into hours). Each job gets its stretch's mean (the n-th job sent, the stretch of the n-th \
-deletion), so a lone job gets its own time, but within a stretch the spread of service times \
-is lost; and everything between a worker's receive and its delete counts as service. Measured \
+is cut into hours). The n-th job sent belongs to the stretch of the n-th deletion: a job alone \
+in its stretch gets the stretch's mean, its own time; jobs sharing a stretch draw their times \
+from the lone jobs' times, rescaled to keep the stretch's mean. Everything between a worker's \
+receive and its delete counts as service. Measured \
 on two weeks of KTH SP2: preheat's cost within 1%, attainment within 0.9 pt at a 10-min SLO, \
 more at SLOs near the cold start (see docs/history.md). With --service-times FILE the \
 durations are drawn from your own list instead (seeded).\n\nNeeds only the IAM action \
 cloudwatch:GetMetricData.";
 
 #[derive(Args)]
-#[command(long_about = LONG_ABOUT)]
 pub(crate) struct HistoryArgs {
     /// Policy YAML file: each service's queue_url names the queue to read.
     #[arg(long)]
