@@ -574,3 +574,72 @@ fn a_bad_current_policy_lists_the_accepted_forms() {
     );
     let _ = std::fs::remove_file(&t);
 }
+
+/// A window starting 15 to 63 days ago is read at 5-minute periods, and each period's
+/// arrivals are spread within it.
+#[test]
+fn an_older_window_is_read_at_five_minutes() {
+    let (ep, seen) = answer_server(Arc::new(|req: &Cbor| {
+        let start = req.get("StartTime").unwrap().epoch_s() as i64;
+        let queries = req.get("MetricDataQueries").unwrap().items();
+        let mut o = Out::default();
+        o.head(5, 1)
+            .text("MetricDataResults")
+            .head(4, queries.len() as u64);
+        for q in queries {
+            let id = q.get("Id").unwrap().text();
+            // Two messages sent and deleted in each of the first three periods, one in flight.
+            let v = if id.starts_with("inflight") { 1.0 } else { 2.0 };
+            let pts: Vec<(i64, f64)> = (0..3).map(|k| (start + 300 * k, v)).collect();
+            result(&mut o, id, &pts);
+        }
+        (200, o.0)
+    }));
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let out = tmp("older.csv");
+    let o = preheat_bin(
+        &[
+            "history",
+            "--config",
+            CONFIG,
+            "--days",
+            "1",
+            "--end",
+            &rfc3339(now - 20 * 86_400),
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        Some(&ep),
+    );
+    let (stdout, stderr) = text(&o);
+    assert!(o.status.success(), "{stderr}");
+    assert!(stdout.contains("at 300 s periods"), "{stdout}");
+    let calls = seen.lock().unwrap().clone();
+    let q = &calls[0].body.get("MetricDataQueries").unwrap().items()[0];
+    let period = q.get("MetricStat").unwrap().get("Period").unwrap().number();
+    assert_eq!(period, 300.0);
+    assert_eq!(
+        calls[0].body.get("StartTime").unwrap().epoch_s() as i64 % 300,
+        0
+    );
+    let csv = std::fs::read_to_string(&out).unwrap();
+    let jobs: Vec<(f64, f64)> = csv
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let (a, s) = l.split_once(',').unwrap();
+            (a.parse().unwrap(), s.parse().unwrap())
+        })
+        .collect();
+    assert_eq!(jobs.len(), 6);
+    for (i, (arrival_s, service_s)) in jobs.iter().enumerate() {
+        let k = (i / 2) as f64;
+        assert!((k * 300.0..(k + 1.0) * 300.0).contains(arrival_s), "{csv}");
+        // 3 periods × 1 in flight × 300 s over 6 deletions.
+        assert_eq!(*service_s, 150.0);
+    }
+    let _ = std::fs::remove_file(&out);
+}
