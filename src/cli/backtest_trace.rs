@@ -80,7 +80,12 @@ pub(crate) fn cmd_backtest_trace(a: BacktestArgs) -> Result<()> {
         .rows
         .iter()
         .map(|row| charts::FrontierPoint {
-            family: row.variant.family.clone(),
+            // Its own series, so the user's policy stands out from its family's sweep.
+            family: if currents.iter().any(|c| c.label == row.variant.label) {
+                row.variant.label.clone()
+            } else {
+                row.variant.family.clone()
+            },
             label: row.variant.label.clone(),
             attainment: row.summary.slo_attainment,
             cost_usd: row.summary.cost_usd,
