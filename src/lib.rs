@@ -11,6 +11,7 @@
 //! - `baselines`: the peer policies preheat is compared with, one file each.
 //! - `trace`: importers that turn public workload traces into jobs, one file per format.
 //! - `eval`: the backtest and chaos runners built on the simulator.
+//! - `history`: a queue's CloudWatch history turned into a trace (`preheat history`).
 //!
 //! The binary (`main.rs` and `cli/`, one file per command) only parses flags and wires these up.
 
@@ -22,6 +23,7 @@ pub mod emf;
 pub mod eval;
 #[cfg(test)]
 mod fuzz;
+pub mod history;
 pub mod reconcile;
 pub mod sim;
 pub mod telemetry;

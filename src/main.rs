@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 use cli::backtest::BacktestArgs;
 use cli::chaos::ChaosArgs;
 use cli::footprint::FootprintArgs;
+use cli::history::HistoryArgs;
 use cli::run::RunArgs;
 use cli::simulate::SimulateArgs;
 use std::path::PathBuf;
@@ -40,7 +41,11 @@ enum Command {
     /// Print the JSON Schema of a policy file (for editors: see README "Configuration").
     Schema,
     /// Run every scenario × every policy (baseline knobs swept); write tables, JSON and charts.
+    /// With --trace: the same on one trace (e.g. from `preheat history`), beside --current.
     Backtest(BacktestArgs),
+    /// Read a queue's history from CloudWatch and write it as a trace to backtest on.
+    #[command(long_about = cli::history::LONG_ABOUT)]
+    History(HistoryArgs),
     /// Run the controller against AWS: observe SQS and ECS, decide, update the services.
     Run(RunArgs),
     /// Measure the AWS loop's RSS and CPU per tick against a local emulator (moto).
@@ -68,6 +73,7 @@ fn main() {
         Command::Validate { config } => cli::validate::cmd_validate(config),
         Command::Schema => cli::validate::cmd_schema(),
         Command::Backtest(a) => cli::backtest::cmd_backtest(a),
+        Command::History(a) => cli::history::cmd_history(a),
         Command::Chaos(a) => cli::chaos::cmd_chaos(a),
         Command::Bench { jobs, days, seed } => cli::bench::cmd_bench(jobs, days, seed),
         Command::Run(a) => cli::run::cmd_run(a),

@@ -19,6 +19,7 @@ pub mod cloudwatch;
 pub mod cp;
 pub mod ecs;
 pub mod fixture;
+pub mod history;
 pub mod lease;
 pub mod sqs;
 pub mod stats;

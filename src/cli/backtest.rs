@@ -13,30 +13,50 @@ pub(crate) struct BacktestArgs {
     /// Scenario file (default: config/scenarios.yaml in the working directory, else in the
     /// source tree the binary was built from). Trace paths inside are relative to this file.
     #[arg(long)]
-    scenarios: Option<PathBuf>,
+    pub(crate) scenarios: Option<PathBuf>,
     /// Run only the scenario with this name.
     #[arg(long)]
-    only: Option<String>,
-    /// Where to write results.md, results.json and the SVG charts.
-    #[arg(long, default_value = "charts")]
-    out: PathBuf,
+    pub(crate) only: Option<String>,
+    /// Where to write results.md, results.json and the SVG charts (default: charts, or
+    /// backtest-out with --trace).
+    #[arg(long)]
+    pub(crate) out: Option<PathBuf>,
     /// Markdown file whose `<!-- backtest:begin -->`…`<!-- backtest:end -->` block gets the
     /// tables (skipped if the file or the markers are missing).
     #[arg(long, default_value = "README.md")]
-    readme: PathBuf,
+    pub(crate) readme: PathBuf,
     /// Do not touch the README.
     #[arg(long)]
-    no_readme: bool,
+    pub(crate) no_readme: bool,
     /// Threads (default: all cores).
     #[arg(long)]
-    threads: Option<usize>,
+    pub(crate) threads: Option<usize>,
+    /// Backtest this one trace (native CSV, e.g. from `preheat history`) instead of the
+    /// scenario file: preheat and every swept peer at the config's SLO.
+    #[arg(long, conflicts_with_all = ["scenarios", "only"])]
+    pub(crate) trace: Option<PathBuf>,
+    /// With --trace: policy YAML file whose service (SLO, max tasks, instance type) to use
+    /// (default: the bundled config/whisper.yaml).
+    #[arg(long, requires = "trace")]
+    pub(crate) config: Option<PathBuf>,
+    /// With --trace: which service of the config (default: the first).
+    #[arg(long, requires = "trace")]
+    pub(crate) service: Option<String>,
+    /// With --trace: your current policy, shown beside preheat (repeatable). One of
+    /// keda:queueLength=N[,min=M], target-tracking:T=X, static:N, keep-alive:K=DURATION.
+    #[arg(long, requires = "trace")]
+    pub(crate) current: Vec<String>,
 }
 
 pub(crate) fn cmd_backtest(a: BacktestArgs) -> Result<()> {
     use preheat::eval::backtest;
     use preheat::sim::charts;
     set_threads(a.threads)?;
+    if a.trace.is_some() {
+        return super::backtest_trace::cmd_backtest_trace(a);
+    }
     let started = Instant::now();
+    let out_dir = a.out.clone().unwrap_or_else(|| PathBuf::from("charts"));
     let file = scenario_file(a.scenarios.as_deref(), "--scenarios")?;
     eprintln!("loading scenarios from {} ...", file.display());
     let scenarios = backtest::load_scenarios(&file, a.only.as_deref())?;
@@ -44,10 +64,12 @@ pub(crate) fn cmd_backtest(a: BacktestArgs) -> Result<()> {
         eprintln!("  {:<20} {}", sc.name, sc.trace_note);
     }
     let results = backtest::run_all(&scenarios, true);
-    let out = backtest::Outputs { dir: a.out.clone() };
+    let out = backtest::Outputs {
+        dir: out_dir.clone(),
+    };
     let md = backtest::render_markdown(&results, "");
     let md_path = out.write("results.md", md.as_bytes())?;
-    let readme_md = backtest::render_markdown(&results, &format!("{}/", a.out.display()));
+    let readme_md = backtest::render_markdown(&results, &format!("{}/", out_dir.display()));
     let json_path = out.write(
         "results.json",
         serde_json::to_string_pretty(&results)?.as_bytes(),
@@ -65,9 +87,7 @@ pub(crate) fn cmd_backtest(a: BacktestArgs) -> Result<()> {
                     cost_usd: row.summary.cost_usd,
                 })
                 .collect();
-            let f = a
-                .out
-                .join(format!("{}-{}-frontier.svg", sc.name, r.slo_name));
+            let f = out_dir.join(format!("{}-{}-frontier.svg", sc.name, r.slo_name));
             charts::frontier_svg(
                 &f,
                 &format!(
@@ -86,9 +106,7 @@ pub(crate) fn cmd_backtest(a: BacktestArgs) -> Result<()> {
             .min_by(|x, y| x.slo.max_wait_s.total_cmp(&y.slo.max_wait_s))
         {
             let series = backtest::timelines(sc, r);
-            let t = a
-                .out
-                .join(format!("{}-{}-timeline.svg", sc.name, r.slo_name));
+            let t = out_dir.join(format!("{}-{}-timeline.svg", sc.name, r.slo_name));
             charts::timeline_svg(
                 &t,
                 &format!(
@@ -109,9 +127,7 @@ pub(crate) fn cmd_backtest(a: BacktestArgs) -> Result<()> {
                     .and_then(|(_, rows)| rows.first())
                     .map_or(day_s, |r| r.t_s);
                 let day_no = ((day_s - t0) / 86_400.0).round() as u64 + 1;
-                let t = a
-                    .out
-                    .join(format!("{}-{}-busiest-day.svg", sc.name, r.slo_name));
+                let t = out_dir.join(format!("{}-{}-busiest-day.svg", sc.name, r.slo_name));
                 charts::timeline_svg(
                     &t,
                     &format!(
@@ -139,7 +155,7 @@ pub(crate) fn cmd_backtest(a: BacktestArgs) -> Result<()> {
         "wrote {}, {} and charts to {} in {:.0} s",
         md_path.display(),
         json_path.display(),
-        a.out.display(),
+        out_dir.display(),
         started.elapsed().as_secs_f64()
     );
     Ok(())

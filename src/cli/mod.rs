@@ -4,9 +4,11 @@
 //! prints once.
 
 pub(crate) mod backtest;
+pub(crate) mod backtest_trace;
 pub(crate) mod bench;
 pub(crate) mod chaos;
 pub(crate) mod footprint;
+pub(crate) mod history;
 pub(crate) mod run;
 pub(crate) mod simulate;
 pub(crate) mod validate;

@@ -349,7 +349,7 @@ pub(crate) async fn run_async(
 
 /// Fails with a clear message when the standard chain finds no credentials, instead of letting
 /// the first call fail as if the endpoint were unreachable.
-async fn check_credentials(sdk: &aws_config::SdkConfig, emulator: bool) -> Result<()> {
+pub(crate) async fn check_credentials(sdk: &aws_config::SdkConfig, emulator: bool) -> Result<()> {
     use aws_sdk_ecs::config::ProvideCredentials;
     let Some(provider) = sdk.credentials_provider() else {
         bail!("no AWS credentials provider is configured");

@@ -317,11 +317,24 @@ fn verdict(rows: &[Row], slo: &Slo) -> Verdict {
 
 /// Run every scenario × variant (× SLO for preheat) on all cores.
 pub fn run_all(scenarios: &[Scenario], progress: bool) -> Vec<ScenarioResult> {
+    run_all_with(scenarios, &[], progress)
+}
+
+/// `run_all` plus `extra` variants (the user's current policy, `--current`), each run once per
+/// scenario and SLO like preheat.
+pub fn run_all_with(
+    scenarios: &[Scenario],
+    extra: &[Variant],
+    progress: bool,
+) -> Vec<ScenarioResult> {
     // (scenario, variant, Some(slo index) for preheat / None for SLO-independent baselines)
     let mut jobs: Vec<(usize, Variant, Option<usize>)> = Vec::new();
     for (si, sc) in scenarios.iter().enumerate() {
         for (k, (_, slo)) in sc.slos.iter().enumerate() {
             jobs.push((si, preheat(), Some(k)));
+            for v in extra {
+                jobs.push((si, v.clone(), Some(k)));
+            }
             for v in sweep_for_slo(&sc.setup, slo) {
                 jobs.push((si, v, Some(k)));
             }

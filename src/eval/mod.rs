@@ -5,4 +5,5 @@
 
 pub mod backtest;
 pub mod chaos;
+pub mod current;
 pub mod sweep;
