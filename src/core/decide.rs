@@ -346,16 +346,16 @@ fn maybe_busy(
     let lag_jobs = rate * (SQS_COUNT_LAG_S + tick_s);
     let doubt = st.protection_unreliable_until_s.is_some_and(|t| now_s <= t);
     // Workers seen to protect themselves show every job they take (GetTaskProtection is read
-    // fresh each tick), unless they protect a little late, which no read can tell from on
-    // time: keep one idle worker while a job is likely to have come within the counts' lag.
-    // Otherwise every job the read shows waiting and the arrivals of the lag.
-    let hedge = if cfg.worker_protection && !doubt {
-        u32::from(1.0 - (-lag_jobs).exp() > miss / 4.0)
-    } else {
-        let arrivals = poisson_quantile(lag_jobs, miss / 4.0, u32::MAX);
-        let visible = u32::try_from(q.visible).unwrap_or(u32::MAX);
-        visible.saturating_add(arrivals).div_ceil(k)
-    };
+    // fresh each tick). Those that protect late or never hide the jobs they took within the
+    // counts' lag: keep an idle worker for each job the read shows waiting and for the
+    // arrivals of the lag, at least one (after a quiet spell the learned rate, from minute
+    // sums minutes late, is still zero when the first job comes, and nothing else shows it).
+    if cfg.worker_protection && !doubt {
+        return 0;
+    }
+    let arrivals = poisson_quantile(lag_jobs, miss / 4.0, u32::MAX);
+    let visible = u32::try_from(q.visible).unwrap_or(u32::MAX);
+    let hedge = visible.saturating_add(arrivals).div_ceil(k).max(1);
     // A hedge, not a fact: it keeps idle workers, but never above max_tasks or the budget.
     let cap = cfg.budget_per_hour_usd.map_or(cfg.max_tasks, |b| {
         budget_cap_tasks(cfg, b).min(cfg.max_tasks)
@@ -727,7 +727,11 @@ pub(crate) mod tests {
         assert_eq!(maybe_busy(&c, 15.0, &st, q, &o, 1, 0.0), 2);
         // No more than the idle workers (5 running, 4 busy).
         assert_eq!(maybe_busy(&c, 15.0, &st, q, &o, 4, 0.0), 1);
-        assert_eq!(maybe_busy(&c, 15.0, &st, depth(0, 0), &o, 1, 0.0), 0);
+        assert_eq!(
+            maybe_busy(&c, 15.0, &st, depth(0, 0), &o, 1, 0.0),
+            1,
+            "one spare"
+        );
         let mut small = c.clone();
         small.max_tasks = 2;
         assert_eq!(maybe_busy(&small, 15.0, &st, q, &o, 1, 0.0), 1);

@@ -59,7 +59,9 @@ fn partial_reads_block_scale_in() {
             delayed: 0,
         });
     };
-    assert_eq!(idle_hour(hidden), 1);
+    // A message in flight that no protected task holds: workers protect late or never, so
+    // one idle worker is kept beside it too (it may have taken a job since the read).
+    assert_eq!(idle_hour(hidden), 2);
 }
 
 /// Schedule floors bind: an idle queue under a floor of 3 gets 3 workers, and keeps them.

@@ -470,6 +470,12 @@ pub fn render(r: &ChaosReport) -> String {
         r.invariants.budget_capped + r.clean_invariants.budget_capped,
         r.invariants.budget_capped
     );
+    let _ = writeln!(
+        out,
+        "Busy tasks stopped whose job no read showed yet (taken after the SQS count was read, by a worker that protects late or never; the reads' lag, not counted as a violation): {} (with faults: {}).\n",
+        r.invariants.hidden_busy_stops + r.clean_invariants.hidden_busy_stops,
+        r.invariants.hidden_busy_stops
+    );
     let _ = writeln!(out, "| fault injected | count |\n|---|---:|");
     for (label, n) in r.faults.rows() {
         let _ = writeln!(out, "| {} | {n} |", label.trim());

@@ -135,12 +135,26 @@ fn busy_task_stopped_fires_whatever_the_stop_is_called() {
     // (protection may come late or never; the job is interrupted either way).
     let mut p = service();
     p.worker_protection = false;
-    let mut d = Drive::new(p, sim(), &[job(10.0, 3_000.0), job(20.0, 3_000.0)]);
+    let mut d = Drive::new(p.clone(), sim(), &[job(10.0, 3_000.0), job(20.0, 3_000.0)]);
     d.set(0.0, 2);
+    // The SQS count read at 400 s is that of 360 s or so: both jobs are in flight in it.
+    d.observe(360.0);
     d.set(400.0, 0);
     let r = d.report();
     assert_eq!(r.count(Invariant::BusyTaskStopped), 2, "{r:?}");
+    assert_eq!(r.hidden_busy_stops, 0);
     assert_eq!(d.w.busy_kills(), 2);
+
+    // A job taken after the count read (390 s, the read being of 375 s), by a worker that
+    // never protects, no read shows: its stop is counted apart, not as the policy's.
+    let mut d = Drive::new(p, sim(), &[job(390.0, 3_000.0)]);
+    d.set(0.0, 1);
+    d.observe(375.0);
+    d.set(405.0, 0);
+    let r = d.report();
+    assert_eq!(r.total(), 0, "{r:?}");
+    assert_eq!(r.hidden_busy_stops, 1, "{r:?}");
+    assert_eq!(d.w.busy_kills(), 1);
 }
 
 #[test]

@@ -95,6 +95,9 @@ pub struct InvariantReport {
     pub checks: u64,
     /// Decisions the policy itself capped at the budget (shows the budget check had work).
     pub budget_capped: u64,
+    /// Busy tasks stopped whose job no read could show yet (taken after the SQS count read,
+    /// by a worker that protects late or never): harm from the reads' lag, not a violation.
+    pub hidden_busy_stops: u64,
     pub examples: Vec<String>,
 }
 
@@ -121,6 +124,7 @@ impl InvariantReport {
         }
         self.checks += o.checks;
         self.budget_capped += o.budget_capped;
+        self.hidden_busy_stops += o.hidden_busy_stops;
         for e in &o.examples {
             if self.examples.len() < MAX_EXAMPLES {
                 self.examples.push(e.clone());
