@@ -183,7 +183,7 @@ fn run_peers(setup: &SimSetup) -> Result<Vec<(String, report::Summary)>> {
         .map(|p| {
             let policy = scenario::build_policy(p.as_str(), setup)?;
             let label = match p {
-                PolicyName::Oracle => "oracle (clairvoyant bound)".to_string(),
+                PolicyName::Oracle => "oracle (clairvoyant, zero wait)".to_string(),
                 PolicyName::Static => "static (sized for the peak)".to_string(),
                 other => other.as_str().to_string(),
             };

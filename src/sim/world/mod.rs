@@ -281,6 +281,8 @@ pub struct SimWorld {
     /// When this tick's old count hides work the usual read shows: the jobs that read shows
     /// waiting (a scale-in that leaves them no worker was made on the stale count).
     stale_waiting: Option<u64>,
+    /// The last scale-in kept every worker some read showed busy.
+    scale_in_keeps_shown_busy: bool,
     /// The floor in force at the last tick whose reads were complete, and whether that tick
     /// decided a count (a tick that decides nothing keeps the count it found).
     floor_watch: Option<(f64, u32, bool)>,
@@ -316,6 +318,7 @@ impl SimWorld {
             last_change: None,
             last_obs_stale: false,
             stale_waiting: None,
+            scale_in_keeps_shown_busy: false,
             floor_watch: None,
             invariants: InvariantReport::default(),
             end_limit_s: last_arrival + sim.drain_limit_s,
@@ -796,7 +799,8 @@ impl SimWorld {
         self.active.remove(&t);
         self.idle.remove(&t);
         self.unplaced.remove(&t);
-        let shown = self.shown_busy_task(t);
+        let shown = self.shown_busy_task(t)
+            && !(cause == StopCause::ScaleIn && self.scale_in_keeps_shown_busy);
         let held = std::mem::take(&mut self.tasks[t].jobs);
         self.invariants.checks += 1;
         if !held.is_empty() && cause == StopCause::ScaleIn {
@@ -894,6 +898,9 @@ impl SimWorld {
 
     fn set_desired(&mut self, n: u32) {
         self.desired = n;
+        // A scale-in that keeps every worker a read shows busy stops a busy one only because
+        // of the jobs no read shows; which busy task ECS then picks is not the policy's doing.
+        self.scale_in_keeps_shown_busy = n >= self.shown_busy();
         while (self.active.len() as u32) < n {
             self.start_task();
         }

@@ -368,7 +368,7 @@ impl SimWorld {
             && (self.protected(t) || self.tasks[t].jobs.iter().any(|&(_, r)| r <= read_at_s))
     }
 
-    fn shown_busy(&self) -> u32 {
+    pub(super) fn shown_busy(&self) -> u32 {
         self.active
             .iter()
             .filter(|&&t| self.shown_busy_task(t))
