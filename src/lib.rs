@@ -11,6 +11,8 @@
 //! - `baselines`: the peer policies preheat is compared with, one file each.
 //! - `trace`: importers that turn public workload traces into jobs, one file per format.
 //! - `eval`: the backtest and chaos runners built on the simulator.
+//! - `twin`: a loopback SQS/ECS/CloudWatch endpoint backed by the simulated world, and the
+//!   lockstep runner that drives the real AWS edge against it.
 //!
 //! The binary (`main.rs` and `cli/`, one file per command) only parses flags and wires these up.
 
@@ -26,4 +28,5 @@ pub mod reconcile;
 pub mod sim;
 pub mod telemetry;
 pub mod trace;
+pub mod twin;
 pub mod world;
