@@ -172,7 +172,8 @@ fn dispatch(st: &mut TwinState, op: &str, req: &Value) -> Result<Value, WireErro
                     "desiredCount (a whole number ≥ 0) is required here",
                 ));
             };
-            let now = st.view(&api)?.now_s;
+            st.view(&api)?;
+            let now = st.apply_at_s;
             let action = Action::SetDesired {
                 desired: n.min(u64::from(u32::MAX)) as u32,
                 reason: Reason::new(ReasonCode::Forecast, "UpdateService through the twin"),
@@ -432,7 +433,8 @@ fn update_capacity_provider(
             "scaleInAfter must be -1 or 0..=3600, got {sia}"
         )));
     }
-    let now = st.view(api)?.now_s;
+    st.view(api)?;
+    let now = st.apply_at_s;
     let action = Action::SetScaleInAfter {
         seconds: sia as i32,
         reason: Reason::new(

@@ -70,6 +70,7 @@ impl World for Lockstep {
             let view = st.sim.wire_view(now_s);
             note_cold_misreads(&view, &mut self.cold_misreads);
             st.view = Some(view);
+            st.apply_at_s = now_s;
         }
         self.edge.observe(service, now_s).await
     }
@@ -178,29 +179,41 @@ pub fn run_raw(setup: &SimSetup, policy: Box<dyn Policy + Send>) -> Result<TwinR
     let TwinState {
         sim: world, calls, ..
     } = &mut *st;
-    world.close();
-    for (row, text) in world.timeline.iter_mut().zip(reasons.0) {
+    let mut raw = finish(world, setup, name, stats.ticks, stats.apply_errors);
+    for (row, text) in raw.timeline.iter_mut().zip(reasons.0) {
         row.reason = text;
     }
     Ok(TwinRun {
-        raw: RawRun {
-            policy: name,
-            jobs: world.jobs().to_vec(),
-            instances: world.instance_records(),
-            start_s: setup.start_s,
-            end_s: world.now_s(),
-            cold_starts: world.cold_starts(),
-            warm_starts: world.warm_starts(),
-            busy_kills: world.busy_kills(),
-            ticks: stats.ticks,
-            timeline: std::mem::take(&mut world.timeline),
-            faults: world.fault_counts(),
-            invariants: std::mem::take(&mut world.invariants),
-            apply_errors: stats.apply_errors,
-        },
+        raw,
         calls: std::mem::take(calls),
         cold_misreads,
     })
+}
+
+/// Close the world and collect its records (as `sim::run_raw` does).
+pub fn finish(
+    world: &mut SimWorld,
+    setup: &SimSetup,
+    policy: String,
+    ticks: u64,
+    apply_errors: u64,
+) -> RawRun {
+    world.close();
+    RawRun {
+        policy,
+        jobs: world.jobs().to_vec(),
+        instances: world.instance_records(),
+        start_s: setup.start_s,
+        end_s: world.now_s(),
+        cold_starts: world.cold_starts(),
+        warm_starts: world.warm_starts(),
+        busy_kills: world.busy_kills(),
+        ticks,
+        timeline: std::mem::take(&mut world.timeline),
+        faults: world.fault_counts(),
+        invariants: std::mem::take(&mut world.invariants),
+        apply_errors,
+    }
 }
 
 /// One tick where the twin and `simulate` disagree.

@@ -16,6 +16,7 @@
 
 pub mod cloudwatch;
 pub mod ecs;
+pub mod live;
 pub mod lockstep;
 pub mod sqs;
 
@@ -129,7 +130,11 @@ pub struct TwinState {
     pub sim: SimWorld,
     pub names: Names,
     /// The tick being served (`None` before the first tick: every read answers unavailable).
+    /// Its times are those the client sees (the world's own in lockstep, wall-clock seconds
+    /// when serving live).
     pub view: Option<WireView>,
+    /// The world's time at which a write is applied (the tick's in lockstep, now when live).
+    pub apply_at_s: f64,
     /// Requests answered, per operation (`ecs:ListTasks`, ...), refusals included.
     pub calls: BTreeMap<String, u64>,
 }
@@ -142,6 +147,7 @@ impl TwinState {
             sim,
             names,
             view: None,
+            apply_at_s: f64::NEG_INFINITY,
             calls: BTreeMap::new(),
         }))
     }
@@ -166,6 +172,8 @@ pub enum Route {
     Ecs(String),
     Sqs(String),
     CloudWatch(String),
+    /// Application Auto Scaling: `run` asks whether a scalable target also owns the service.
+    Aas(String),
 }
 
 pub fn route(target: Option<&str>, path: &str) -> Option<Route> {
@@ -175,6 +183,9 @@ pub fn route(target: Option<&str>, path: &str) -> Option<Route> {
         }
         if let Some(op) = t.strip_prefix("AmazonSQS.") {
             return Some(Route::Sqs(op.to_string()));
+        }
+        if let Some(op) = t.strip_prefix("AnyScaleFrontendService.") {
+            return Some(Route::Aas(op.to_string()));
         }
         return None;
     }
@@ -214,6 +225,7 @@ pub fn answer(
         Route::Ecs(op) => format!("ecs:{op}"),
         Route::Sqs(op) => format!("sqs:{op}"),
         Route::CloudWatch(op) => format!("cloudwatch:{op}"),
+        Route::Aas(op) => format!("application-autoscaling:{op}"),
     };
     *st.calls.entry(key).or_default() += 1;
     let denied = (!authorized).then(|| {
@@ -234,6 +246,23 @@ pub fn answer(
         Route::CloudWatch(op) => match denied {
             Some(e) => cloudwatch::error(&e),
             None => cloudwatch::answer(&st, &op, body),
+        },
+        // No scalable target owns the twin's service: preheat is its only scaler.
+        Route::Aas(op) => match (denied, op.as_str()) {
+            (Some(e), _) => ecs::json_error("application/x-amz-json-1.1", &e),
+            (None, "DescribeScalableTargets") => Answer {
+                status: 200,
+                content_type: "application/x-amz-json-1.1",
+                headers: Vec::new(),
+                body: br#"{"ScalableTargets":[]}"#.to_vec(),
+            },
+            (None, other) => ecs::json_error(
+                "application/x-amz-json-1.1",
+                &WireError::client(
+                    "UnknownOperationException",
+                    format!("the twin does not serve Application Auto Scaling {other}"),
+                ),
+            ),
         },
     }
 }
@@ -291,7 +320,7 @@ pub async fn serve(listener: TcpListener, state: Shared) {
 }
 
 #[cfg(test)]
-mod tests {
+mod route_tests {
     use super::*;
 
     #[test]
@@ -315,3 +344,6 @@ mod tests {
         assert_eq!(route(None, "/"), None);
     }
 }
+
+#[cfg(test)]
+mod tests;
