@@ -74,8 +74,12 @@ pub(crate) fn cmd_serve(a: &SimulateArgs, speed: f64, listen: &str) -> Result<()
     })?;
     let mut st = lock(&state);
     let calls: u64 = st.calls.values().sum();
-    let raw = lockstep::finish(&mut st.sim, &setup, "external controller".into(), 0, 0);
-    let summary = raw.summarize(&setup, &raw.policy, setup.service.slo.max_wait_s);
+    let mut raw = lockstep::finish(&mut st.sim, &setup, "external controller".into(), 0, 0);
+    // Stopped early (ctrl-c): score the jobs that had arrived, not the rest of the trace.
+    raw.jobs.retain(|j| j.arrival_s <= raw.end_s);
+    let mut so_far = setup.clone();
+    so_far.jobs.retain(|j| j.arrival_s <= raw.end_s);
+    let summary = raw.summarize(&so_far, &raw.policy, setup.service.slo.max_wait_s);
     if a.json {
         println!("{}", serde_json::to_string_pretty(&summary)?);
     } else {
