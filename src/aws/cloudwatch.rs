@@ -197,9 +197,12 @@ impl MetricsReader {
     }
 }
 
-/// A refusal that will not go away by itself: missing IAM permission.
+/// A refusal that will not go away by itself: missing IAM permission. `classify` reports
+/// `AccessDenied*` codes as `AccessDenied` (checking only `Refused` here kept a denied reader
+/// calling every tick: found through the twin).
 fn is_denied(e: &AwsError) -> bool {
     match e {
+        AwsError::AccessDenied { .. } => true,
         AwsError::Refused { code, .. } => {
             code.contains("AccessDenied") || code.contains("NotAuthorized")
         }
@@ -228,6 +231,11 @@ mod tests {
             message: String::new(),
         };
         assert!(is_denied(&refused("AccessDeniedException")));
+        assert!(is_denied(&AwsError::AccessDenied {
+            api: API,
+            code: "AccessDeniedException".into(),
+            message: String::new(),
+        }));
         assert!(is_denied(&refused("AccessDenied")));
         assert!(!is_denied(&refused("InvalidParameterValue")));
         assert!(!is_denied(&AwsError::Throttled {

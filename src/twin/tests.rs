@@ -191,3 +191,30 @@ fn errors_have_the_shapes_the_edge_classifies() {
         assert!(out.contains("MissingAuthenticationTokenException"), "{out}");
     });
 }
+
+/// Regression: with CloudWatch denied (an SQS-only simulation), the edge's reader must stop
+/// calling after the first AccessDenied. It kept calling every tick because the classified
+/// error is `AccessDenied`, which the reader's check did not look at.
+#[test]
+fn cloudwatch_denied_turns_the_edge_sqs_only() {
+    let sim = SimConfig {
+        cloudwatch_metrics: false,
+        ..SimConfig::default()
+    };
+    let world = SimWorld::new(service(8), sim, &[], 0.0, false);
+    let state = TwinState::new(world, names());
+    let cfg = Config::parse(DEFAULT_CONFIG_YAML, "t").unwrap();
+    rt().block_on(async {
+        let ep = start(&state).await;
+        let mut edge =
+            crate::aws::AwsWorld::new(lockstep::clients(&ep).await, vec![cfg.services[0].clone()]);
+        for t in [0.0, 15.0, 30.0] {
+            freeze(&state, t);
+            let obs = crate::world::World::observe(&mut edge, 0, t).await;
+            assert_eq!(obs.metrics, None);
+            assert!(obs.queue.is_some());
+        }
+        assert!(!edge.reads_cloudwatch());
+    });
+    assert_eq!(lock(&state).calls["cloudwatch:GetMetricData"], 1);
+}
