@@ -10,6 +10,7 @@ use anyhow::{Context, Result};
 use clap::Args;
 use preheat::sim::scenario::{self, DEMO_TRACE_NAME};
 use preheat::sim::{self, report};
+use preheat::twin::faults::WireFaults;
 use preheat::twin::lockstep;
 use std::time::Instant;
 
@@ -28,14 +29,28 @@ pub(crate) struct TwinArgs {
     /// With --serve: simulated seconds per real second.
     #[arg(long, default_value_t = 1.0)]
     speed: f64,
+    /// Faults injected at the wire on top of the simulation's own, e.g.
+    /// `denied=0.001,garbled=0.01,dropped=0.01` (per-request probabilities; seeded by --seed).
+    #[arg(long)]
+    wire_faults: Option<String>,
     /// With --serve: the loopback address to listen on.
     #[arg(long, default_value = "127.0.0.1:4566")]
     listen: String,
 }
 
 pub(crate) fn cmd_twin(a: TwinArgs) -> Result<()> {
+    let wire = |seed: u64| -> Result<WireFaults> {
+        match &a.wire_faults {
+            None => Ok(WireFaults::default()),
+            Some(spec) => WireFaults::parse(spec, seed)
+                .map_err(|e| anyhow::anyhow!("--wire-faults {spec:?}: {e}")),
+        }
+    };
+    // Checked before any run.
+    wire(0)?;
     if a.serve {
-        return super::twin_serve::cmd_serve(&a.sim, a.speed, &a.listen);
+        let seed = a.sim.seed.unwrap_or(0);
+        return super::twin_serve::cmd_serve(&a.sim, a.speed, &a.listen, wire(seed)?);
     }
     let timeline = match &a.sim.timeline {
         Some(path) => Some((path, open_timeline(path)?)),
@@ -44,8 +59,12 @@ pub(crate) fn cmd_twin(a: TwinArgs) -> Result<()> {
     let (setup, trace) = setup_from(&a.sim)?;
     let policy_name = a.sim.policy.as_deref().unwrap_or("preheat");
     let started = Instant::now();
-    let run = lockstep::run_raw(&setup, scenario::build_policy(policy_name, &setup)?)
-        .context("preheat twin")?;
+    let run = lockstep::run_raw_with(
+        &setup,
+        scenario::build_policy(policy_name, &setup)?,
+        wire(setup.sim.seed)?,
+    )
+    .context("preheat twin")?;
     let elapsed = started.elapsed();
     let summary = run
         .raw
@@ -91,8 +110,16 @@ pub(crate) fn cmd_twin(a: TwinArgs) -> Result<()> {
         for (api, n) in &run.calls {
             eprintln!("  {api:<34} {n:>9}");
         }
+        if !run.wire_faults.is_empty() {
+            let list: Vec<String> = run
+                .wire_faults
+                .iter()
+                .map(|(k, n)| format!("{n} {k}"))
+                .collect();
+            eprintln!("faults injected at the wire: {}", list.join(", "));
+        }
         if let Some(p) = &parity {
-            eprintln!("{}", render_parity(p));
+            eprintln!("{}", render_parity(p, run.wire_faults.values().sum()));
         }
     }
     if run.raw.invariants.total() > 0 {
@@ -108,7 +135,7 @@ pub(crate) fn cmd_twin(a: TwinArgs) -> Result<()> {
     Ok(())
 }
 
-fn render_parity(p: &lockstep::Parity) -> String {
+fn render_parity(p: &lockstep::Parity, wire_faults: u64) -> String {
     let mut out = format!(
         "parity with simulate: {} of {} ticks differ ({} twin ticks); cost ${:.2} vs ${:.2} \
          ({:.3}%); attainment {:.2}% vs {:.2}% ({:.2} pt); {}\n",
@@ -127,6 +154,12 @@ fn render_parity(p: &lockstep::Parity) -> String {
             "OUTSIDE the bounds (1% cost, 0.5 pt)"
         }
     );
+    if p.differing_ticks > 0 && wire_faults > 0 {
+        out.push_str(&format!(
+            "  protocol cause: {wire_faults} fault(s) injected at the wire, which `simulate` does \
+             not have\n"
+        ));
+    }
     if p.differing_ticks > 0 {
         out.push_str(&format!(
             "  protocol cause: {} task(s) read cold/warm differently from the simulator (ECS has \

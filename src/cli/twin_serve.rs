@@ -8,12 +8,18 @@ use anyhow::{Context, Result, bail};
 use preheat::clock::{Shutdown, unix_now_s};
 use preheat::sim::report;
 use preheat::sim::world::SimWorld;
+use preheat::twin::faults::WireFaults;
 use preheat::twin::live::{self, TimeMap};
 use preheat::twin::{Names, TwinState, lock, lockstep};
 use std::net::SocketAddr;
 use std::time::Duration;
 
-pub(crate) fn cmd_serve(a: &SimulateArgs, speed: f64, listen: &str) -> Result<()> {
+pub(crate) fn cmd_serve(
+    a: &SimulateArgs,
+    speed: f64,
+    listen: &str,
+    wire: WireFaults,
+) -> Result<()> {
     if !(speed.is_finite() && speed > 0.0) {
         bail!("--speed {speed} must be a positive number of simulated seconds per second");
     }
@@ -39,6 +45,7 @@ pub(crate) fn cmd_serve(a: &SimulateArgs, speed: f64, listen: &str) -> Result<()
         false,
     );
     let state = TwinState::new(world, Names::of(&setup.service));
+    lock(&state).wire_faults = wire;
     let map = TimeMap {
         wall0_s: unix_now_s(),
         sim0_s: setup.start_s,

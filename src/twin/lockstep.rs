@@ -9,6 +9,7 @@
 //! world injects is one failed read, as in `simulate`). Comparing with `simulate` is
 //! `parity`'s job, below; scoring is `sim::report`'s.
 
+use super::faults::WireFaults;
 use super::{Names, Shared, TwinState, lock};
 use crate::aws::{AwsClients, AwsWorld};
 use crate::core::model::TaskPhase;
@@ -101,6 +102,8 @@ pub struct TwinRun {
     pub raw: RawRun,
     /// Requests the twin answered, per operation.
     pub calls: BTreeMap<String, u64>,
+    /// Faults injected at the wire, per kind.
+    pub wire_faults: BTreeMap<&'static str, u64>,
     /// Tasks the edge read as cold/warm differently from the world (`note_cold_misreads`).
     pub cold_misreads: usize,
 }
@@ -128,6 +131,15 @@ pub async fn clients(endpoint: &str) -> AwsClients {
 /// Replay `setup` with `policy` through the edge and the twin; the same records as
 /// `sim::run_raw` (always with the timeline, which parity compares).
 pub fn run_raw(setup: &SimSetup, policy: Box<dyn Policy + Send>) -> Result<TwinRun, TwinError> {
+    run_raw_with(setup, policy, WireFaults::default())
+}
+
+/// `run_raw` with faults injected at the wire as well (`twin::faults`).
+pub fn run_raw_with(
+    setup: &SimSetup,
+    policy: Box<dyn Policy + Send>,
+    wire: WireFaults,
+) -> Result<TwinRun, TwinError> {
     let mut world = SimWorld::new(
         setup.sim_service(),
         setup.sim.clone(),
@@ -149,6 +161,7 @@ pub fn run_raw(setup: &SimSetup, policy: Box<dyn Policy + Send>) -> Result<TwinR
         Box::new(faults::Restarting::new(policy, restarts))
     };
     let state = TwinState::new(world, Names::of(&setup.service));
+    lock(&state).wire_faults = wire;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -177,7 +190,10 @@ pub fn run_raw(setup: &SimSetup, policy: Box<dyn Policy + Send>) -> Result<TwinR
     })?;
     let mut st = lock(&state);
     let TwinState {
-        sim: world, calls, ..
+        sim: world,
+        calls,
+        wire_fault_counts,
+        ..
     } = &mut *st;
     let mut raw = finish(world, setup, name, stats.ticks, stats.apply_errors);
     for (row, text) in raw.timeline.iter_mut().zip(reasons.0) {
@@ -186,6 +202,7 @@ pub fn run_raw(setup: &SimSetup, policy: Box<dyn Policy + Send>) -> Result<TwinR
     Ok(TwinRun {
         raw,
         calls: std::mem::take(calls),
+        wire_faults: std::mem::take(wire_fault_counts),
         cold_misreads,
     })
 }
@@ -428,5 +445,37 @@ mod tests {
         for (i, (a, b)) in sim.iter().zip(&twin).enumerate() {
             assert_eq!(a, b, "tick {i}");
         }
+    }
+
+    /// AccessDenied answers, garbled bodies and dropped connections at the wire: the run is
+    /// still deterministic, every job is served, and no busy worker is stopped (a read that
+    /// failed is unknown, and the core never scales in on unknown).
+    #[test]
+    fn wire_faults_are_deterministic_and_stop_no_busy_worker() {
+        let s = setup(60, 0.25);
+        let wire = WireFaults::parse("denied=0.02,garbled=0.05,dropped=0.05", 9).unwrap();
+        let go = || {
+            run_raw_with(
+                &s,
+                Box::new(Preheat::new(s.service.clone(), s.tick_s)),
+                wire,
+            )
+            .unwrap()
+        };
+        let (a, b) = (go(), go());
+        assert_eq!(a.wire_faults, b.wire_faults);
+        for kind in ["denied", "garbled", "dropped"] {
+            assert!(
+                a.wire_faults.get(kind).is_some_and(|&n| n > 0),
+                "{:?}",
+                a.wire_faults
+            );
+        }
+        let summary = |r: &TwinRun| r.raw.summarize(&s, "preheat", s.service.slo.max_wait_s);
+        let sa = summary(&a);
+        assert_eq!(sa, summary(&b));
+        assert_eq!(sa.completed, sa.jobs);
+        assert_eq!(sa.busy_tasks_stopped, 0);
+        assert_eq!(sa.interrupted_jobs, 0);
     }
 }

@@ -16,6 +16,7 @@
 
 pub mod cloudwatch;
 pub mod ecs;
+pub mod faults;
 pub mod live;
 pub mod lockstep;
 pub mod sqs;
@@ -137,6 +138,9 @@ pub struct TwinState {
     pub apply_at_s: f64,
     /// Requests answered, per operation (`ecs:ListTasks`, ...), refusals included.
     pub calls: BTreeMap<String, u64>,
+    /// Faults injected at the wire, and how many of each were.
+    pub wire_faults: faults::WireFaults,
+    pub wire_fault_counts: BTreeMap<&'static str, u64>,
 }
 
 pub type Shared = Arc<Mutex<TwinState>>;
@@ -149,6 +153,8 @@ impl TwinState {
             view: None,
             apply_at_s: f64::NEG_INFINITY,
             calls: BTreeMap::new(),
+            wire_faults: faults::WireFaults::default(),
+            wire_fault_counts: BTreeMap::new(),
         }))
     }
 
@@ -201,16 +207,17 @@ pub struct Answer {
     pub body: Vec<u8>,
 }
 
-/// Answer one request (synchronously: the world never waits).
+/// Answer one request (synchronously: the world never waits); `None` = drop the connection
+/// without an answer (an injected fault).
 pub fn answer(
     state: &Shared,
     target: Option<&str>,
     path: &str,
     authorized: bool,
     body: &[u8],
-) -> Answer {
+) -> Option<Answer> {
     let Some(r) = route(target, path) else {
-        return ecs::json_error(
+        return Some(ecs::json_error(
             "application/x-amz-json-1.1",
             &WireError::client(
                 "UnknownOperationException",
@@ -218,7 +225,7 @@ pub fn answer(
                     "the twin serves ECS, SQS and CloudWatch only (target {target:?}, path {path})"
                 ),
             ),
-        );
+        ));
     };
     let mut st = lock(state);
     let key = match &r {
@@ -227,14 +234,40 @@ pub fn answer(
         Route::CloudWatch(op) => format!("cloudwatch:{op}"),
         Route::Aas(op) => format!("application-autoscaling:{op}"),
     };
-    *st.calls.entry(key).or_default() += 1;
-    let denied = (!authorized).then(|| {
+    let n = st.calls.entry(key.clone()).or_default();
+    *n += 1;
+    let n = *n;
+    let fault = st.wire_faults.pick(st.apply_at_s, &key, n);
+    if let Some(f) = fault {
+        *st.wire_fault_counts.entry(f.name()).or_default() += 1;
+    }
+    let garble = |a: Answer| Answer {
+        status: 200,
+        body: if matches!(r, Route::CloudWatch(_)) {
+            vec![0xff, 0x00, 0x13]
+        } else {
+            b"{\"garbled".to_vec()
+        },
+        ..a
+    };
+    let mut denied = (!authorized).then(|| {
         WireError::client(
             "MissingAuthenticationTokenException",
             "no Authorization header: the request was not signed (are credentials set?)",
         )
     });
-    match r {
+    match fault {
+        Some(faults::WireFault::Dropped) => return None,
+        Some(faults::WireFault::Denied) => {
+            denied = Some(WireError::client(
+                "AccessDeniedException",
+                format!("not authorized to perform {key} (fault injected at the wire)"),
+            ));
+        }
+        _ => {}
+    }
+    let garbled = fault == Some(faults::WireFault::Garbled);
+    let a = match r.clone() {
         Route::Ecs(op) => match denied {
             Some(e) => ecs::json_error("application/x-amz-json-1.1", &e),
             None => ecs::answer(&mut st, &op, body),
@@ -264,13 +297,13 @@ pub fn answer(
                 ),
             ),
         },
-    }
+    };
+    Some(if garbled { garble(a) } else { a })
 }
 
-async fn handle(
-    state: Shared,
-    req: Request<Incoming>,
-) -> Result<Response<Full<Bytes>>, hyper::Error> {
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+async fn handle(state: Shared, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, BoxError> {
     let target = req
         .headers()
         .get("x-amz-target")
@@ -285,7 +318,11 @@ async fn handle(
             &WireError::client("RequestEntityTooLarge", "request body over 1 MiB"),
         )
     } else {
-        answer(&state, target.as_deref(), &path, authorized, &body)
+        match answer(&state, target.as_deref(), &path, authorized, &body) {
+            Some(a) => a,
+            // An error from the service makes hyper close the connection unanswered.
+            None => return Err("connection dropped (fault injected at the wire)".into()),
+        }
     };
     let mut resp = Response::builder()
         .status(StatusCode::from_u16(a.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR))
