@@ -193,11 +193,11 @@ fn dispatch(st: &mut TwinState, op: &str, req: &Value) -> Result<Value, WireErro
                 return Err(WireError::unavailable(&api));
             }
             let wanted = text(req, "desiredStatus").unwrap_or("RUNNING");
-            let family_ok = text(req, "serviceName")
+            let service_ok = text(req, "serviceName")
                 .is_none_or(|s| s.rsplit('/').next() == Some(st.names.service.as_str()));
             // Every task the world holds is wanted RUNNING by the service; stopped ones are
             // gone from the world at once.
-            let arns: Vec<String> = if wanted == "RUNNING" && family_ok {
+            let arns: Vec<String> = if wanted == "RUNNING" && service_ok {
                 v.tasks.iter().map(|t| st.names.task_arn(t.id)).collect()
             } else {
                 Vec::new()

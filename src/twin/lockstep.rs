@@ -362,6 +362,14 @@ mod tests {
         let sim = crate::sim::run_raw(&s, policy(), true);
         let twin = run_raw(&s, policy()).unwrap();
         let p = parity(&s, &sim, &twin);
+        eprintln!(
+            "parity: {} of {} ticks differ, {} cold misread(s), cost {:.3}% apart, attainment {:.2} pt",
+            p.differing_ticks,
+            p.ticks_simulate,
+            p.cold_misreads,
+            p.cost_rel_diff * 100.0,
+            p.attainment_diff_pt
+        );
         assert!(p.ticks_simulate > 100, "{p:?}");
         assert_eq!(p.ticks_simulate, p.ticks_twin);
         // Every difference has its listed cause: a task the edge read cold that the world
