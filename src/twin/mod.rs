@@ -15,6 +15,7 @@
 //! virtual clock. Deciding anything is left to the policy on the other side of the wire.
 
 pub mod cloudwatch;
+pub mod dynamodb;
 pub mod ecs;
 pub mod faults;
 pub mod live;
@@ -141,6 +142,8 @@ pub struct TwinState {
     /// Faults injected at the wire, and how many of each were.
     pub wire_faults: faults::WireFaults,
     pub wire_fault_counts: BTreeMap<&'static str, u64>,
+    /// DynamoDB items (the writer leases), by table and `lease_key`.
+    pub items: BTreeMap<(String, String), serde_json::Map<String, serde_json::Value>>,
 }
 
 pub type Shared = Arc<Mutex<TwinState>>;
@@ -155,6 +158,7 @@ impl TwinState {
             calls: BTreeMap::new(),
             wire_faults: faults::WireFaults::default(),
             wire_fault_counts: BTreeMap::new(),
+            items: BTreeMap::new(),
         }))
     }
 
@@ -180,6 +184,8 @@ pub enum Route {
     CloudWatch(String),
     /// Application Auto Scaling: `run` asks whether a scalable target also owns the service.
     Aas(String),
+    /// DynamoDB: the writer lease.
+    Dynamo(String),
 }
 
 pub fn route(target: Option<&str>, path: &str) -> Option<Route> {
@@ -192,6 +198,9 @@ pub fn route(target: Option<&str>, path: &str) -> Option<Route> {
         }
         if let Some(op) = t.strip_prefix("AnyScaleFrontendService.") {
             return Some(Route::Aas(op.to_string()));
+        }
+        if let Some(op) = t.strip_prefix("DynamoDB_20120810.") {
+            return Some(Route::Dynamo(op.to_string()));
         }
         return None;
     }
@@ -233,6 +242,7 @@ pub fn answer(
         Route::Sqs(op) => format!("sqs:{op}"),
         Route::CloudWatch(op) => format!("cloudwatch:{op}"),
         Route::Aas(op) => format!("application-autoscaling:{op}"),
+        Route::Dynamo(op) => format!("dynamodb:{op}"),
     };
     let n = st.calls.entry(key.clone()).or_default();
     *n += 1;
@@ -279,6 +289,10 @@ pub fn answer(
         Route::CloudWatch(op) => match denied {
             Some(e) => cloudwatch::error(&e),
             None => cloudwatch::answer(&st, &op, body),
+        },
+        Route::Dynamo(op) => match denied {
+            Some(e) => dynamodb::error(&e),
+            None => dynamodb::answer(&mut st, &op, body),
         },
         // No scalable target owns the twin's service: preheat is its only scaler.
         Route::Aas(op) => match (denied, op.as_str()) {
@@ -377,7 +391,11 @@ mod route_tests {
             ),
             Some(Route::CloudWatch("GetMetricData".into()))
         );
-        assert_eq!(route(Some("DynamoDB_20120810.GetItem"), "/"), None);
+        assert_eq!(
+            route(Some("DynamoDB_20120810.GetItem"), "/"),
+            Some(Route::Dynamo("GetItem".into()))
+        );
+        assert_eq!(route(Some("AWSKMS.Decrypt"), "/"), None);
         assert_eq!(route(None, "/"), None);
     }
 }

@@ -218,3 +218,51 @@ fn cloudwatch_denied_turns_the_edge_sqs_only() {
     });
     assert_eq!(lock(&state).calls["cloudwatch:GetMetricData"], 1);
 }
+
+/// Lease contention through the real lease code: one holder at a time; a second controller
+/// sees the first as the holder until it releases; a release by a non-holder changes nothing.
+#[test]
+fn two_controllers_contend_for_one_lease() {
+    use crate::aws::lease::{Lease, LeaseStatus};
+    let world = SimWorld::new(service(8), SimConfig::default(), &[], 0.0, false);
+    let state = TwinState::new(world, names());
+    rt().block_on(async {
+        let ep = start(&state).await;
+        let c = lockstep::clients(&ep).await;
+        let lease = |holder: &str| {
+            Lease::new(
+                c.ddb.clone(),
+                &ep,
+                "preheat-leases",
+                "gpu-cluster",
+                "whisper-worker",
+                holder,
+                60.0,
+            )
+        };
+        let (a, b) = (lease("a"), lease("b"));
+        assert!(matches!(
+            a.acquire().await.unwrap(),
+            LeaseStatus::Mine { .. }
+        ));
+        assert!(
+            matches!(a.acquire().await.unwrap(), LeaseStatus::Mine { .. }),
+            "renewal"
+        );
+        match b.acquire().await.unwrap() {
+            LeaseStatus::Theirs { holder, .. } => assert_eq!(holder, "a"),
+            other => panic!("b took a held lease: {other:?}"),
+        }
+        b.release().await.unwrap();
+        assert!(matches!(
+            b.acquire().await.unwrap(),
+            LeaseStatus::Theirs { .. }
+        ));
+        a.release().await.unwrap();
+        assert!(matches!(
+            b.acquire().await.unwrap(),
+            LeaseStatus::Mine { .. }
+        ));
+    });
+    assert_eq!(lock(&state).items.len(), 1);
+}
