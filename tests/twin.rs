@@ -75,57 +75,124 @@ fn bad_serve_flags_are_named() {
     assert!(text(&o.stderr).contains("--speed"), "{}", text(&o.stderr));
 }
 
-/// The README's two-terminal demo: the twin serves, `preheat run --once` reads and writes it
-/// through the SDK with no AWS account, and the twin prints its summary on SIGTERM.
-#[test]
-fn run_once_against_a_serving_twin() {
-    let t = trace("live.csv");
+/// A free loopback port (bound, then released for the twin to take).
+fn free_addr() -> String {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port();
-    let addr = format!("127.0.0.1:{port}");
-    let mut twin = Command::new(env!("CARGO_BIN_EXE_preheat"))
+    format!("127.0.0.1:{port}")
+}
+
+/// `preheat twin --serve` on `addr`, once it accepts connections.
+fn serving_twin(addr: &str, trace: &str) -> std::process::Child {
+    let twin = Command::new(env!("CARGO_BIN_EXE_preheat"))
         .args([
-            "twin", "--serve", "--speed", "60", "--listen", &addr, "--trace", &t,
+            "twin", "--serve", "--speed", "60", "--listen", addr, "--trace", trace,
         ])
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    // Ready once it accepts connections (bounded: a twin that never listens fails the test).
-    let mut up = false;
+    // Bounded: a twin that never listens fails the test.
     for _ in 0..200 {
-        if std::net::TcpStream::connect(&addr).is_ok() {
-            up = true;
-            break;
+        if std::net::TcpStream::connect(addr).is_ok() {
+            return twin;
         }
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
-    assert!(up, "the twin never listened on {addr}");
-    let run = Command::new(env!("CARGO_BIN_EXE_preheat"))
-        .args([
-            "run",
-            "--config",
-            "config/whisper.yaml",
-            "--once",
-            "--endpoint-url",
-            &format!("http://{addr}"),
-            "--listen",
-            "127.0.0.1:0",
-        ])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env("AWS_ACCESS_KEY_ID", "twin")
-        .env("AWS_SECRET_ACCESS_KEY", "twin")
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env_remove("AWS_PROFILE")
+    panic!("the twin never listened on {addr}");
+}
+
+/// `preheat run` against the twin at `addr` with dummy credentials.
+fn run_cmd(addr: &str, extra: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_preheat"));
+    c.args([
+        "run",
+        "--config",
+        "config/whisper.yaml",
+        "--endpoint-url",
+        &format!("http://{addr}"),
+        "--listen",
+        "127.0.0.1:0",
+    ])
+    .args(extra)
+    .current_dir(env!("CARGO_MANIFEST_DIR"))
+    .env("AWS_ACCESS_KEY_ID", "twin")
+    .env("AWS_SECRET_ACCESS_KEY", "twin")
+    .env("AWS_REGION", "us-east-1")
+    .env("AWS_EC2_METADATA_DISABLED", "true")
+    .env_remove("AWS_PROFILE")
+    .env_remove("PREHEAT_LEASE_TABLE");
+    c
+}
+
+fn sigterm(child: &std::process::Child) {
+    // SAFETY: a plain kill(2) of a child this test started and has not yet waited for.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+}
+
+/// Two controllers with the same lease table against one serving twin: the first takes the
+/// writer lease, the second stands by (observes and decides, writes nothing).
+#[test]
+fn a_second_controller_stands_by_while_the_first_holds_the_lease() {
+    use std::io::BufRead;
+    let t = trace("lease.csv");
+    let addr = free_addr();
+    let mut twin = serving_twin(&addr, &t);
+    let mut first = run_cmd(&addr, &["--lease-table", "preheat-leases"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let lines = first.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for l in std::io::BufReader::new(lines).lines().map_while(Result::ok) {
+            let _ = tx.send(l);
+        }
+    });
+    // Bounded wait for the first controller to hold the lease.
+    let mut seen = Vec::new();
+    while let Ok(l) = rx.recv_timeout(std::time::Duration::from_secs(30)) {
+        let done = l.contains("lease acquired");
+        seen.push(l);
+        if done {
+            break;
+        }
+    }
+    assert!(
+        seen.iter().any(|l| l.contains("lease acquired")),
+        "{}",
+        seen.join("\n")
+    );
+    let second = run_cmd(&addr, &["--lease-table", "preheat-leases", "--once"])
         .output()
         .unwrap();
-    // SAFETY of the signal: the child is ours and still running.
-    unsafe { libc::kill(twin.id() as i32, libc::SIGTERM) };
+    sigterm(&first);
+    first.wait().unwrap();
+    sigterm(&twin);
+    twin.wait().unwrap();
+    let err = text(&second.stderr);
+    assert!(second.status.success(), "{err}");
+    assert!(
+        err.contains("standby: another controller holds the lease"),
+        "{err}"
+    );
+    assert!(!err.contains("lease acquired"), "{err}");
+}
+
+/// The README's two-terminal demo: the twin serves, `preheat run --once` reads and writes it
+/// through the SDK with no AWS account, and the twin prints its summary on SIGTERM.
+#[test]
+fn run_once_against_a_serving_twin() {
+    let t = trace("live.csv");
+    let addr = free_addr();
+    let mut twin = serving_twin(&addr, &t);
+    let run = run_cmd(&addr, &["--once"]).output().unwrap();
+    sigterm(&twin);
     let status = twin.wait().unwrap();
     let mut out = String::new();
     twin.stdout
