@@ -87,7 +87,7 @@ fn free_addr() -> String {
 
 /// `preheat twin --serve` on `addr`, once it accepts connections.
 fn serving_twin(addr: &str, trace: &str) -> std::process::Child {
-    let twin = Command::new(env!("CARGO_BIN_EXE_preheat"))
+    let mut twin = Command::new(env!("CARGO_BIN_EXE_preheat"))
         .args([
             "twin", "--serve", "--speed", "60", "--listen", addr, "--trace", trace,
         ])
@@ -103,6 +103,8 @@ fn serving_twin(addr: &str, trace: &str) -> std::process::Child {
         }
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
+    let _ = twin.kill();
+    let _ = twin.wait();
     panic!("the twin never listened on {addr}");
 }
 
