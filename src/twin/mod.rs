@@ -325,13 +325,21 @@ async fn handle(state: Shared, req: Request<Incoming>) -> Result<Response<Full<B
         .map(str::to_string);
     let authorized = req.headers().contains_key("authorization");
     let path = req.uri().path().to_string();
-    let body = req.into_body().collect().await?.to_bytes();
-    let a = if body.len() > MAX_BODY {
+    // Read at most MAX_BODY bytes: a larger body is refused without being buffered whole.
+    let body = http_body_util::Limited::new(req.into_body(), MAX_BODY)
+        .collect()
+        .await
+        .map(|b| b.to_bytes());
+    let a = if let Err(e) = &body {
         ecs::json_error(
             "application/x-amz-json-1.1",
-            &WireError::client("RequestEntityTooLarge", "request body over 1 MiB"),
+            &WireError::client(
+                "RequestEntityTooLarge",
+                format!("request body unreadable or over 1 MiB: {e}"),
+            ),
         )
     } else {
+        let body = body.unwrap_or_default();
         match answer(&state, target.as_deref(), &path, authorized, &body) {
             Some(a) => a,
             // An error from the service makes hyper close the connection unanswered.
@@ -353,8 +361,14 @@ async fn handle(state: Shared, req: Request<Incoming>) -> Result<Response<Full<B
 /// connection).
 pub async fn serve(listener: TcpListener, state: Shared) {
     loop {
-        let Ok((stream, _)) = listener.accept().await else {
-            continue;
+        let stream = match listener.accept().await {
+            Ok((stream, _)) => stream,
+            Err(e) => {
+                // E.g. out of file descriptors: wait a little rather than spin.
+                tracing::warn!(error = %e, "twin: accept failed");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                continue;
+            }
         };
         let state = state.clone();
         tokio::spawn(async move {
