@@ -12,6 +12,8 @@
 //! - `trace`: importers that turn public workload traces into jobs, one file per format.
 //! - `eval`: the backtest and chaos runners built on the simulator.
 //! - `history`: a queue's CloudWatch history turned into a trace (`preheat history`).
+//! - `twin`: a loopback SQS/ECS/CloudWatch endpoint backed by the simulated world, and the
+//!   lockstep runner that drives the real AWS edge against it.
 //!
 //! The binary (`main.rs` and `cli/`, one file per command) only parses flags and wires these up.
 
@@ -28,4 +30,5 @@ pub mod reconcile;
 pub mod sim;
 pub mod telemetry;
 pub mod trace;
+pub mod twin;
 pub mod world;

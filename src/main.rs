@@ -11,6 +11,7 @@ use cli::footprint::FootprintArgs;
 use cli::history::HistoryArgs;
 use cli::run::RunArgs;
 use cli::simulate::SimulateArgs;
+use cli::twin::TwinArgs;
 use std::path::PathBuf;
 
 #[derive(Parser)]
@@ -32,6 +33,9 @@ struct Cli {
 enum Command {
     /// Replay a trace through the simulated ECS MI cluster with one policy and print a summary.
     Simulate(SimulateArgs),
+    /// Replay a trace as `simulate` does, but through preheat's real AWS edge talking to a
+    /// simulated cluster over loopback HTTP (SQS, ECS, CloudWatch); or serve it (--serve).
+    Twin(TwinArgs),
     /// Check a policy file and print every problem with its path and line.
     Validate {
         /// Policy YAML file.
@@ -70,6 +74,7 @@ fn main() {
     let args = Cli::parse();
     let result = match args.command {
         Command::Simulate(a) => cli::simulate::cmd_simulate(a),
+        Command::Twin(a) => cli::twin::cmd_twin(a),
         Command::Validate { config } => cli::validate::cmd_validate(config),
         Command::Schema => cli::validate::cmd_schema(),
         Command::Backtest(a) => cli::backtest::cmd_backtest(a),

@@ -197,10 +197,11 @@ impl MetricsReader {
     }
 }
 
-/// A refusal that will not go away by itself: missing IAM permission.
+/// A refusal that will not go away by itself: missing IAM permission. `classify` reports
+/// `AccessDenied*` codes as `AccessDenied` (checking only `Refused` here kept a denied reader
+/// calling every tick: found through the twin).
 fn is_denied(e: &AwsError) -> bool {
     match e {
-        // `classify` already sorts AccessDenied* codes into their own variant.
         AwsError::AccessDenied { .. } => true,
         AwsError::Refused { code, .. } => {
             code.contains("AccessDenied") || code.contains("NotAuthorized")
@@ -230,14 +231,12 @@ mod tests {
             message: String::new(),
         };
         assert!(is_denied(&refused("AccessDeniedException")));
-        assert!(is_denied(&refused("AccessDenied")));
-        // What `classify` returns for CloudWatch's AccessDeniedException (the reader kept
-        // calling every tick before this was recognised).
         assert!(is_denied(&AwsError::AccessDenied {
             api: API,
             code: "AccessDeniedException".into(),
             message: String::new(),
         }));
+        assert!(is_denied(&refused("AccessDenied")));
         assert!(!is_denied(&refused("InvalidParameterValue")));
         assert!(!is_denied(&AwsError::Throttled {
             api: API,

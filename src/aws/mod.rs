@@ -297,7 +297,7 @@ pub struct AwsOptions {
 /// One HTTPS client for every SDK client: rustls with the ring provider, which keeps aws-lc-sys
 /// (29 s of build script) out of the build. Without an explicit client the
 /// SDK fails every call at runtime, so production and tests both come through here.
-fn http_client() -> aws_sdk_ecs::config::SharedHttpClient {
+pub(crate) fn http_client() -> aws_sdk_ecs::config::SharedHttpClient {
     use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
     aws_smithy_http_client::Builder::new()
         .tls_provider(Provider::Rustls(CryptoMode::Ring))
@@ -363,17 +363,25 @@ impl AwsClients {
 
 /// Capacity-provider writes are throttled at 1/s per account (and every MI update resends the
 /// whole launch template), so all services share one limiter.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct CpWriteLimiter {
     last: Option<tokio::time::Instant>,
+    min_gap: Duration,
+}
+
+impl Default for CpWriteLimiter {
+    fn default() -> Self {
+        CpWriteLimiter {
+            last: None,
+            min_gap: Duration::from_secs(1),
+        }
+    }
 }
 
 impl CpWriteLimiter {
-    const MIN_GAP: Duration = Duration::from_secs(1);
-
     async fn wait_turn(&mut self) {
         if let Some(last) = self.last {
-            tokio::time::sleep_until(last + Self::MIN_GAP).await;
+            tokio::time::sleep_until(last + self.min_gap).await;
         }
         self.last = Some(tokio::time::Instant::now());
     }
@@ -406,6 +414,14 @@ impl AwsWorld {
             metrics: cloudwatch::MetricsReader::default(),
             metrics_this_tick: None,
         }
+    }
+
+    /// Change the wall-clock gap between capacity-provider writes (1 s, AWS's rate). The twin's
+    /// lockstep mode sets 0: its simulated seconds pass in microseconds of wall time, and its
+    /// endpoint has no rate limit to respect.
+    pub fn with_cp_write_gap(mut self, gap: Duration) -> Self {
+        self.limiter.min_gap = gap;
+        self
     }
 
     /// Whether CloudWatch is still read (false once a call was denied: SQS-only).
@@ -522,7 +538,7 @@ fn phase(last_status: &str) -> Option<TaskPhase> {
 
 /// How close an instance's registration may be to a task's creation and still count as
 /// launched for that task (registration follows the launch the task triggered).
-const COLD_SLACK_S: f64 = 5.0;
+pub(crate) const COLD_SLACK_S: f64 = 5.0;
 
 /// Turn raw ECS tasks (and, when known, the instances they sit on and their protection state)
 /// into the core's `TaskInfo`.

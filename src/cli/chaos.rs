@@ -43,6 +43,10 @@ pub(crate) struct ChaosArgs {
     /// Print the report as JSON instead of Markdown tables.
     #[arg(long)]
     json: bool,
+    /// Send each faulty run through `preheat twin` (the real AWS edge over loopback HTTP, the
+    /// faults as wire errors) instead of the in-process world.
+    #[arg(long)]
+    through_twin: bool,
     /// Threads (default: all cores).
     #[arg(long)]
     threads: Option<usize>,
@@ -107,6 +111,7 @@ pub(crate) fn cmd_chaos(a: ChaosArgs) -> Result<()> {
         slice_max_s,
         policy: a.policy.clone(),
         progress: true,
+        through_twin: a.through_twin,
     };
     eprintln!(
         "running {} fault runs (+ {} fault-free twins) over {} scenario(s) ...",

@@ -11,6 +11,8 @@ pub(crate) mod footprint;
 pub(crate) mod history;
 pub(crate) mod run;
 pub(crate) mod simulate;
+pub(crate) mod twin;
+pub(crate) mod twin_serve;
 pub(crate) mod validate;
 
 use anyhow::{Context, Result};

@@ -15,57 +15,58 @@ use std::time::Instant;
 pub(crate) struct SimulateArgs {
     /// Policy YAML file (default: the bundled config/whisper.yaml).
     #[arg(long)]
-    config: Option<PathBuf>,
+    pub(crate) config: Option<PathBuf>,
     /// Which service of the config to simulate (its name; default: the first).
     #[arg(long)]
-    service: Option<String>,
+    pub(crate) service: Option<String>,
     /// Trace file or ServeGen directory (default: the bundled KTH SP2 demo trace).
     #[arg(long)]
-    trace: Option<PathBuf>,
+    pub(crate) trace: Option<PathBuf>,
     /// Trace format: native, swf, alibaba-pods, azure-llm, servegen (default: detect).
     #[arg(long)]
-    format: Option<String>,
+    pub(crate) format: Option<String>,
     /// Keep arrivals from this point of the trace (humantime, e.g. 115d).
     #[arg(long)]
-    window_start: Option<String>,
+    pub(crate) window_start: Option<String>,
     /// Keep arrivals before this point of the trace (humantime).
     #[arg(long)]
-    window_end: Option<String>,
+    pub(crate) window_end: Option<String>,
     /// Multiply inter-arrival times (0.5 = twice as dense).
     #[arg(long, default_value_t = 1.0)]
-    time_scale: f64,
+    pub(crate) time_scale: f64,
     /// Service times: from-trace, fixed:SECONDS, scale:FACTOR[:MIN_S:MAX_S],
     /// lognormal:MEDIAN_S:SIGMA[:MIN_S:MAX_S].
     #[arg(long)]
-    service_model: Option<String>,
+    pub(crate) service_model: Option<String>,
     /// Keep only the first N jobs.
     #[arg(long)]
-    max_jobs: Option<usize>,
+    pub(crate) max_jobs: Option<usize>,
     /// ServeGen: multiply every client's request rate.
     #[arg(long)]
-    servegen_rate_scale: Option<f64>,
+    pub(crate) servegen_rate_scale: Option<f64>,
     /// Run only this policy: preheat, keda, target-tracking, step, keep-alive, static, oracle.
     /// Without it, preheat's summary is followed by one line per peer at its defaults on the
     /// same trace (not with --json, whose output stays preheat's summary alone).
     #[arg(long)]
-    policy: Option<String>,
+    pub(crate) policy: Option<String>,
     /// Seed of the simulated cluster's random draws (default: the config's simulation.seed).
     #[arg(long)]
-    seed: Option<u64>,
+    pub(crate) seed: Option<u64>,
     /// Inject one class of faults (api-errors, throttling, stale-sqs, capacity, spot,
     /// failed-starts, restarts, all) at `preheat chaos` strength, replacing the config's
     /// `simulation.faults`.
     #[arg(long)]
-    faults: Option<String>,
+    pub(crate) faults: Option<String>,
     /// Print the summary as JSON.
     #[arg(long)]
-    json: bool,
+    pub(crate) json: bool,
     /// Write the per-tick timeline as CSV to this file.
     #[arg(long)]
-    timeline: Option<PathBuf>,
+    pub(crate) timeline: Option<PathBuf>,
 }
 
-pub(crate) fn cmd_simulate(a: SimulateArgs) -> Result<()> {
+/// The setup (service, cluster model, jobs) and the trace the flags describe; `twin` shares it.
+pub(crate) fn setup_from(a: &SimulateArgs) -> Result<(SimSetup, trace::Trace)> {
     let cfg = load_config(a.config.as_ref())?;
     let service = pick_service(&cfg, a.service.as_deref())?;
     let mut sim_cfg = cfg.simulation.clone();
@@ -102,12 +103,17 @@ pub(crate) fn cmd_simulate(a: SimulateArgs) -> Result<()> {
             trace::load_trace(path, &opts)?
         }
     };
+    let setup = SimSetup::from_trace(service, cfg.tick_s, sim_cfg, &trace);
+    Ok((setup, trace))
+}
+
+pub(crate) fn cmd_simulate(a: SimulateArgs) -> Result<()> {
     // Opened before the run, so that a bad path fails in a second rather than after the replay.
     let timeline = match &a.timeline {
         Some(path) => Some((path, open_timeline(path)?)),
         None => None,
     };
-    let setup = SimSetup::from_trace(service, cfg.tick_s, sim_cfg, &trace);
+    let (setup, trace) = setup_from(&a)?;
     let policy_name = a.policy.as_deref().unwrap_or("preheat");
     let policy = scenario::build_policy(policy_name, &setup)?;
     let started = Instant::now();

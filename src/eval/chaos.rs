@@ -159,6 +159,19 @@ pub struct ChaosOptions {
     /// 0 = no budget.
     pub budget_share: f64,
     pub progress: bool,
+    /// Run each faulty replay through the twin (`twin::lockstep`): the real AWS edge over
+    /// loopback HTTP, each injected fault arriving as a wire error. The fault-free twin of
+    /// each run stays in-process.
+    pub through_twin: bool,
+}
+
+/// Why a chaos campaign could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum ChaosError {
+    #[error(transparent)]
+    UnknownPolicy(#[from] UnknownPolicy),
+    #[error(transparent)]
+    Twin(#[from] crate::twin::lockstep::TwinError),
 }
 
 impl Default for ChaosOptions {
@@ -172,6 +185,7 @@ impl Default for ChaosOptions {
             classes: Vec::new(),
             budget_share: 0.75,
             progress: false,
+            through_twin: false,
         }
     }
 }
@@ -299,11 +313,7 @@ fn plan(scenarios: &[Scenario], o: &ChaosOptions) -> Vec<Case> {
         .collect()
 }
 
-fn run_case(
-    scenarios: &[Scenario],
-    o: &ChaosOptions,
-    c: &Case,
-) -> Result<CaseResult, UnknownPolicy> {
+fn run_case(scenarios: &[Scenario], o: &ChaosOptions, c: &Case) -> Result<CaseResult, ChaosError> {
     let mut setup = slice(&scenarios[c.scenario].setup, c.start_s, c.len_s);
     setup.sim.seed = c.seed;
     let per_task_h =
@@ -321,11 +331,12 @@ fn run_case(
     if let Some(delay) = c.class.worker_protect_delay_s() {
         faulty_setup.sim.worker_protect_delay_s = delay;
     }
-    let faulty = sim::run_raw(
-        &faulty_setup,
-        build_policy(&o.policy, &faulty_setup)?,
-        false,
-    );
+    let policy = build_policy(&o.policy, &faulty_setup)?;
+    let faulty = if o.through_twin {
+        crate::twin::lockstep::run_raw(&faulty_setup, policy)?.raw
+    } else {
+        sim::run_raw(&faulty_setup, policy, false)
+    };
     let cs = clean.summarize(&setup, &o.policy, slo_s);
     let fs = faulty.summarize(&faulty_setup, &o.policy, slo_s);
     Ok(CaseResult {
@@ -347,7 +358,7 @@ fn run_case(
 }
 
 /// Plan and run `o.runs` chaos runs over `scenarios` on all cores (rayon's global pool).
-pub fn run(scenarios: &[Scenario], o: &ChaosOptions) -> Result<ChaosReport, UnknownPolicy> {
+pub fn run(scenarios: &[Scenario], o: &ChaosOptions) -> Result<ChaosReport, ChaosError> {
     // Fail on a bad policy name before any work starts.
     if let Some(sc) = scenarios.first() {
         build_policy(&o.policy, &sc.setup)?;

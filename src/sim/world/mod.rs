@@ -25,6 +25,7 @@ use crate::sim::invariants::{Invariant, InvariantReport};
 use crate::world::{ApplyError, World};
 mod metrics;
 mod observe;
+pub mod wire;
 
 use rand::SeedableRng;
 use rand::rngs::StdRng;

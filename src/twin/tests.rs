@@ -1,0 +1,268 @@
+//! The twin through the real edge functions (`aws::ecs`, `aws::cp`, `aws::sqs`) over loopback
+//! HTTP: what moto cannot do (more than 100 tasks, the MI capacity provider, task protection),
+//! request signing, and the error shapes the edge classifies.
+
+use super::*;
+use crate::aws::{AwsError, cp, ecs, sqs};
+use crate::core::config::{Config, DEFAULT_CONFIG_YAML, SimConfig};
+use crate::core::job::Job;
+use crate::core::model::{Action, Reason, ReasonCode};
+use crate::sim::world::SimService;
+
+fn service(max_tasks: u32) -> SimService {
+    SimService {
+        tasks_per_instance: 1,
+        jobs_per_task: 1,
+        worker_protection: true,
+        price_per_hour_usd: 1.0,
+        initial_scale_in_after_s: 300,
+        min_tasks: 0,
+        max_tasks,
+        floors: Vec::new(),
+        budget_per_hour_usd: None,
+    }
+}
+
+fn names() -> Names {
+    let cfg = Config::parse(DEFAULT_CONFIG_YAML, "t").unwrap();
+    Names::of(&cfg.services[0])
+}
+
+/// A twin serving `world` on a fresh loopback port; returns the endpoint.
+async fn start(state: &Shared) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(serve(listener, state.clone()));
+    endpoint
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn set_desired(state: &Shared, n: u32, at_s: f64) {
+    let mut st = lock(state);
+    let a = Action::SetDesired {
+        desired: n,
+        reason: Reason::new(ReasonCode::Forecast, "test"),
+    };
+    st.sim.apply_now(&a, at_s).unwrap();
+}
+
+fn freeze(state: &Shared, at_s: f64) {
+    let mut st = lock(state);
+    let v = st.sim.wire_view(at_s);
+    st.view = Some(v);
+    st.apply_at_s = at_s;
+}
+
+/// 250 tasks: ListTasks pages (100 + 100 + 50), DescribeTasks in batches of 100 and
+/// GetTaskProtection for all of them, every page followed; the container instances too.
+#[test]
+fn more_than_100_tasks_are_read_whole() {
+    let jobs: Vec<Job> = (0..40)
+        .map(|i| Job {
+            arrival_s: 1.0 + f64::from(i),
+            service_s: 50_000.0,
+        })
+        .collect();
+    let world = SimWorld::new(service(300), SimConfig::default(), &jobs, 0.0, false);
+    let state = TwinState::new(world, names());
+    set_desired(&state, 250, 0.0);
+    freeze(&state, 1800.0);
+    let n = names();
+    rt().block_on(async {
+        let ep = start(&state).await;
+        let c = lockstep::clients(&ep).await;
+        let tasks = ecs::service_tasks(&c.ecs, &ep, &n.cluster, &n.service)
+            .await
+            .unwrap();
+        assert_eq!(tasks.len(), 250);
+        assert!(tasks.iter().all(|t| t.last_status == "RUNNING"));
+        let arns: Vec<String> = tasks.iter().map(|t| t.arn.clone()).collect();
+        let prot = ecs::task_protection(&c.ecs, &ep, &n.cluster, &arns)
+            .await
+            .unwrap();
+        assert_eq!(prot.len(), 250);
+        assert_eq!(
+            prot.values().filter(|&&p| p).count(),
+            40,
+            "one per held job"
+        );
+        let inst = ecs::container_instances(&c.ecs, &ep, &n.cluster)
+            .await
+            .unwrap();
+        assert_eq!(inst.len(), 250);
+        assert!(inst.iter().all(|i| i.running_tasks == 1));
+    });
+    let calls = &lock(&state).calls;
+    assert_eq!(
+        calls["ecs:ListTasks"],
+        3 + 1,
+        "three RUNNING pages, one STOPPED"
+    );
+    assert_eq!(calls["ecs:DescribeTasks"], 3);
+    assert_eq!(calls["ecs:GetTaskProtection"], 25);
+    assert_eq!(calls["ecs:ListContainerInstances"], 3);
+}
+
+/// The MI capacity provider: read, then the read-modify-write of `scaleInAfter`, which the
+/// world applies (moto answers HTTP 500 to both).
+#[test]
+fn capacity_provider_read_modify_write_reaches_the_world() {
+    let world = SimWorld::new(service(8), SimConfig::default(), &[], 0.0, false);
+    let state = TwinState::new(world, names());
+    freeze(&state, 0.0);
+    let n = names();
+    let cp_name = n.capacity_provider.clone().unwrap();
+    rt().block_on(async {
+        let ep = start(&state).await;
+        let c = lockstep::clients(&ep).await;
+        let s = cp::capacity_provider(&c.ecs, &ep, &n.cluster, &cp_name)
+            .await
+            .unwrap();
+        assert_eq!(s.scale_in_after_s, Some(300));
+        assert!(s.unmodeled.is_empty(), "{:?}", s.unmodeled);
+        assert_eq!(cp::refuse_write(&s), None);
+        cp::update_scale_in_after(&c.ecs, &ep, &n.cluster, &cp_name, 120)
+            .await
+            .unwrap();
+        let err = cp::capacity_provider(&c.ecs, &ep, "other-cluster", &cp_name)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, AwsError::NotFound { .. }), "{err}");
+    });
+    assert_eq!(lock(&state).sim.scale_in_after_s(), 120);
+}
+
+/// Unsigned requests are refused; unknown names and injected faults come back in the shapes
+/// the edge classifies (not found, transient, throttled).
+#[test]
+fn errors_have_the_shapes_the_edge_classifies() {
+    let mut sim = SimConfig::default();
+    sim.faults.throttle_rate = 1.0;
+    let world = SimWorld::new(service(8), sim, &[], 0.0, false);
+    let state = TwinState::new(world, names());
+    freeze(&state, 0.0);
+    let n = names();
+    rt().block_on(async {
+        let ep = start(&state).await;
+        let c = lockstep::clients(&ep).await;
+        // Every read of this tick was made to fail by the world: transient, so the loop waits.
+        let e = ecs::service_counts(&c.ecs, &ep, &n.cluster, &n.service)
+            .await
+            .unwrap_err();
+        assert!(e.is_transient(), "{e}");
+        let e = sqs::queue_depth(&c.sqs, &ep, "https://sqs.us-east-1.amazonaws.com/1/nope")
+            .await
+            .unwrap_err();
+        assert!(matches!(e, AwsError::NotFound { .. }), "{e}");
+        // A throttled write is a ThrottlingException.
+        let e = ecs::update_desired(&c.ecs, &ep, &n.cluster, &n.service, 2)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(e, AwsError::Throttled { ref code, .. } if code == "ThrottlingException"),
+            "{e}"
+        );
+        let e = ecs::update_desired(&c.ecs, &ep, &n.cluster, "other", 2)
+            .await
+            .unwrap_err();
+        assert!(matches!(e, AwsError::NotFound { .. }), "{e}");
+        // No Authorization header: refused, whatever the operation.
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut s = tokio::net::TcpStream::connect(ep.trim_start_matches("http://"))
+            .await
+            .unwrap();
+        let body = r#"{"cluster":"gpu-cluster","services":["whisper-worker"]}"#;
+        let req = format!(
+            "POST / HTTP/1.1\r\nhost: x\r\nx-amz-target: \
+             AmazonEC2ContainerServiceV20141113.DescribeServices\r\ncontent-type: \
+             application/x-amz-json-1.1\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        s.write_all(req.as_bytes()).await.unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).await.unwrap();
+        assert!(out.starts_with("HTTP/1.1 400"), "{out}");
+        assert!(out.contains("MissingAuthenticationTokenException"), "{out}");
+    });
+}
+
+/// Regression: with CloudWatch denied (an SQS-only simulation), the edge's reader must stop
+/// calling after the first AccessDenied. It kept calling every tick because the classified
+/// error is `AccessDenied`, which the reader's check did not look at.
+#[test]
+fn cloudwatch_denied_turns_the_edge_sqs_only() {
+    let sim = SimConfig {
+        cloudwatch_metrics: false,
+        ..SimConfig::default()
+    };
+    let world = SimWorld::new(service(8), sim, &[], 0.0, false);
+    let state = TwinState::new(world, names());
+    let cfg = Config::parse(DEFAULT_CONFIG_YAML, "t").unwrap();
+    rt().block_on(async {
+        let ep = start(&state).await;
+        let mut edge =
+            crate::aws::AwsWorld::new(lockstep::clients(&ep).await, vec![cfg.services[0].clone()]);
+        for t in [0.0, 15.0, 30.0] {
+            freeze(&state, t);
+            let obs = crate::world::World::observe(&mut edge, 0, t).await;
+            assert_eq!(obs.metrics, None);
+            assert!(obs.queue.is_some());
+        }
+        assert!(!edge.reads_cloudwatch());
+    });
+    assert_eq!(lock(&state).calls["cloudwatch:GetMetricData"], 1);
+}
+
+/// Lease contention through the real lease code: one holder at a time; a second controller
+/// sees the first as the holder until it releases; a release by a non-holder changes nothing.
+#[test]
+fn two_controllers_contend_for_one_lease() {
+    use crate::aws::lease::{Lease, LeaseStatus};
+    let world = SimWorld::new(service(8), SimConfig::default(), &[], 0.0, false);
+    let state = TwinState::new(world, names());
+    rt().block_on(async {
+        let ep = start(&state).await;
+        let c = lockstep::clients(&ep).await;
+        let lease = |holder: &str| {
+            Lease::new(
+                c.ddb.clone(),
+                &ep,
+                "preheat-leases",
+                "gpu-cluster",
+                "whisper-worker",
+                holder,
+                60.0,
+            )
+        };
+        let (a, b) = (lease("a"), lease("b"));
+        assert!(matches!(
+            a.acquire().await.unwrap(),
+            LeaseStatus::Mine { .. }
+        ));
+        assert!(
+            matches!(a.acquire().await.unwrap(), LeaseStatus::Mine { .. }),
+            "renewal"
+        );
+        match b.acquire().await.unwrap() {
+            LeaseStatus::Theirs { holder, .. } => assert_eq!(holder, "a"),
+            other => panic!("b took a held lease: {other:?}"),
+        }
+        b.release().await.unwrap();
+        assert!(matches!(
+            b.acquire().await.unwrap(),
+            LeaseStatus::Theirs { .. }
+        ));
+        a.release().await.unwrap();
+        assert!(matches!(
+            b.acquire().await.unwrap(),
+            LeaseStatus::Mine { .. }
+        ));
+    });
+    assert_eq!(lock(&state).items.len(), 1);
+}
