@@ -141,7 +141,12 @@ pub(crate) fn cmd_backtest(a: BacktestArgs) -> Result<()> {
         }
     }
     println!("{md}");
-    if !a.no_readme && a.readme.exists() {
+    if !full_run(&a) {
+        eprintln!(
+            "a partial run (--only or --out): {} left as is (its block holds the full backtest)",
+            a.readme.display()
+        );
+    } else if !a.no_readme && a.readme.exists() {
         if backtest::update_readme(&a.readme, &readme_md)? {
             eprintln!("updated the results block in {}", a.readme.display());
         } else {
@@ -159,4 +164,33 @@ pub(crate) fn cmd_backtest(a: BacktestArgs) -> Result<()> {
         started.elapsed().as_secs_f64()
     );
     Ok(())
+}
+
+/// Only a run of every scenario into the default `charts/` may rewrite the README block: a
+/// partial one (an `--only` scenario, or results written elsewhere) replaced the whole block
+/// and pointed its chart links away from `charts/`.
+fn full_run(a: &BacktestArgs) -> bool {
+    a.only.is_none() && a.out.is_none()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        a: BacktestArgs,
+    }
+
+    /// Regression: `backtest --only X --out /tmp/y` rewrote the README's whole results block
+    /// with one scenario.
+    #[test]
+    fn only_a_full_run_into_charts_rewrites_the_readme() {
+        let args = |v: &[&str]| Cli::parse_from([&["t"], v].concat()).a;
+        assert!(full_run(&args(&[])));
+        assert!(!full_run(&args(&["--only", "kth-office-hours"])));
+        assert!(!full_run(&args(&["--out", "/tmp/x"])));
+    }
 }
