@@ -33,7 +33,14 @@ pub fn queue_name(queue_url: &str) -> &str {
 /// Per minute index: the sent and deleted sums published so far.
 type MinuteSlots = BTreeMap<i64, (Option<f64>, Option<f64>)>;
 
-fn query(id: String, metric: &str, queue: &str) -> MetricDataQuery {
+/// One `AWS/SQS` metric of one queue as a `GetMetricData` query (shared with `history.rs`).
+pub(crate) fn sqs_query(
+    id: String,
+    metric: &str,
+    stat: &str,
+    queue: &str,
+    period_s: i32,
+) -> MetricDataQuery {
     MetricDataQuery::builder()
         .id(id)
         .metric_stat(
@@ -45,8 +52,8 @@ fn query(id: String, metric: &str, queue: &str) -> MetricDataQuery {
                         .dimensions(Dimension::builder().name("QueueName").value(queue).build())
                         .build(),
                 )
-                .period(60)
-                .stat("Sum")
+                .period(period_s)
+                .stat(stat)
                 .build(),
         )
         .return_data(true)
@@ -74,8 +81,20 @@ pub async fn queue_minutes(
             .scan_by(ScanBy::TimestampAscending);
         for (i, q) in queues.iter().enumerate() {
             req = req
-                .metric_data_queries(query(format!("sent{i}"), "NumberOfMessagesSent", q))
-                .metric_data_queries(query(format!("deleted{i}"), "NumberOfMessagesDeleted", q));
+                .metric_data_queries(sqs_query(
+                    format!("sent{i}"),
+                    "NumberOfMessagesSent",
+                    "Sum",
+                    q,
+                    60,
+                ))
+                .metric_data_queries(sqs_query(
+                    format!("deleted{i}"),
+                    "NumberOfMessagesDeleted",
+                    "Sum",
+                    q,
+                    60,
+                ));
         }
         if let Some(t) = &next {
             req = req.next_token(t);

@@ -8,7 +8,7 @@
 use super::{AwsError, classify};
 use crate::history::{QueueHistory, Window, plan_calls};
 use aws_sdk_cloudwatch::primitives::DateTime;
-use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricStat, ScanBy};
+use aws_sdk_cloudwatch::types::{MetricDataQuery, ScanBy};
 
 const API: &str = "cloudwatch:GetMetricData";
 
@@ -42,23 +42,7 @@ const METRICS: [(&str, &str, &str); 3] = [
 ];
 
 fn query(id: String, metric: &str, stat: &str, queue: &str, period_s: i64) -> MetricDataQuery {
-    MetricDataQuery::builder()
-        .id(id)
-        .metric_stat(
-            MetricStat::builder()
-                .metric(
-                    Metric::builder()
-                        .namespace("AWS/SQS")
-                        .metric_name(metric)
-                        .dimensions(Dimension::builder().name("QueueName").value(queue).build())
-                        .build(),
-                )
-                .period(period_s as i32)
-                .stat(stat)
-                .build(),
-        )
-        .return_data(true)
-        .build()
+    super::cloudwatch::sqs_query(id, metric, stat, queue, period_s as i32)
 }
 
 fn rfc3339(t_s: i64) -> String {

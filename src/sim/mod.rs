@@ -124,6 +124,27 @@ impl LoopObserver for Reasons {
     }
 }
 
+/// `policy` restarted at the seeded restart times of `setup`'s faults (the world told when,
+/// to watch for flaps after each); unchanged when there are none. Shared with the twin.
+pub fn with_restarts(
+    setup: &SimSetup,
+    world: &mut SimWorld,
+    policy: Box<dyn Policy + Send>,
+) -> Box<dyn Policy + Send> {
+    let restarts = faults::restart_times(
+        &setup.sim.faults,
+        setup.sim.seed,
+        setup.start_s,
+        setup.jobs.last().map_or(setup.start_s, |j| j.arrival_s) + setup.sim.drain_limit_s,
+    );
+    if restarts.is_empty() {
+        policy
+    } else {
+        world.set_restarts(restarts.clone());
+        Box::new(faults::Restarting::new(policy, restarts))
+    }
+}
+
 /// Replay `setup` against `policy` and keep the raw records.
 pub fn run_raw(setup: &SimSetup, policy: Box<dyn Policy + Send>, record_timeline: bool) -> RawRun {
     let mut world = SimWorld::new(
@@ -135,18 +156,7 @@ pub fn run_raw(setup: &SimSetup, policy: Box<dyn Policy + Send>, record_timeline
     );
     let mut clock = SimClock::new(setup.start_s);
     let name = policy.name().to_string();
-    let restarts = faults::restart_times(
-        &setup.sim.faults,
-        setup.sim.seed,
-        setup.start_s,
-        setup.jobs.last().map_or(setup.start_s, |j| j.arrival_s) + setup.sim.drain_limit_s,
-    );
-    let policy: Box<dyn Policy + Send> = if restarts.is_empty() {
-        policy
-    } else {
-        world.set_restarts(restarts.clone());
-        Box::new(faults::Restarting::new(policy, restarts))
-    };
+    let policy = with_restarts(setup, &mut world, policy);
     let mut policies = vec![policy];
     // The simulated world never blocks, so a current-thread runtime just polls to completion.
     let rt = tokio::runtime::Builder::new_current_thread()

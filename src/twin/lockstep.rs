@@ -17,7 +17,7 @@ use crate::core::model::{Action, Decision, Observation, Policy};
 use crate::reconcile::{self, LoopObserver};
 use crate::sim::world::wire::WireView;
 use crate::sim::world::{SimWorld, TimelineRow};
-use crate::sim::{RawRun, SimSetup, faults};
+use crate::sim::{RawRun, SimSetup};
 use crate::world::{ApplyError, SimClock, World};
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
@@ -148,18 +148,7 @@ pub fn run_raw_with(
         true,
     );
     let name = policy.name().to_string();
-    let restarts = faults::restart_times(
-        &setup.sim.faults,
-        setup.sim.seed,
-        setup.start_s,
-        setup.jobs.last().map_or(setup.start_s, |j| j.arrival_s) + setup.sim.drain_limit_s,
-    );
-    let policy: Box<dyn Policy + Send> = if restarts.is_empty() {
-        policy
-    } else {
-        world.set_restarts(restarts.clone());
-        Box::new(faults::Restarting::new(policy, restarts))
-    };
+    let policy = crate::sim::with_restarts(setup, &mut world, policy);
     let state = TwinState::new(world, Names::of(&setup.service));
     lock(&state).wire_faults = wire;
     let rt = tokio::runtime::Builder::new_current_thread()
