@@ -29,24 +29,13 @@ pub fn error(e: &WireError) -> Answer {
 }
 
 pub fn answer(st: &mut TwinState, op: &str, body: &[u8]) -> Answer {
-    let req: Value = match serde_json::from_slice(body) {
-        Ok(v @ Value::Object(_)) => v,
-        _ => {
-            return error(&WireError::client(
-                "SerializationException",
-                "the body is not a JSON object",
-            ));
-        }
-    };
-    match dispatch(st, op, &req) {
-        Ok(v) => Answer {
-            status: 200,
-            content_type: JSON_1_0,
-            headers: Vec::new(),
-            body: serde_json::to_vec(&v).unwrap_or_default(),
-        },
-        Err(e) => error(&e),
-    }
+    super::json_answer(
+        body,
+        JSON_1_0,
+        "SerializationException",
+        |req| dispatch(st, op, req),
+        error,
+    )
 }
 
 fn invalid(message: impl Into<String>) -> WireError {

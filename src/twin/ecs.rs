@@ -28,34 +28,19 @@ pub fn json_error(content_type: &'static str, e: &WireError) -> Answer {
     }
 }
 
-fn ok(v: Value) -> Answer {
-    Answer {
-        status: 200,
-        content_type: JSON_1_1,
-        headers: Vec::new(),
-        body: serde_json::to_vec(&v).unwrap_or_default(),
-    }
-}
-
 fn invalid(message: impl Into<String>) -> WireError {
     WireError::client("InvalidParameterException", message)
 }
 
 /// Answer one ECS operation.
 pub fn answer(st: &mut TwinState, op: &str, body: &[u8]) -> Answer {
-    let req: Value = match serde_json::from_slice(body) {
-        Ok(v @ Value::Object(_)) => v,
-        _ => {
-            return json_error(
-                JSON_1_1,
-                &WireError::client("SerializationException", "the body is not a JSON object"),
-            );
-        }
-    };
-    match dispatch(st, op, &req) {
-        Ok(v) => ok(v),
-        Err(e) => json_error(JSON_1_1, &e),
-    }
+    super::json_answer(
+        body,
+        JSON_1_1,
+        "SerializationException",
+        |req| dispatch(st, op, req),
+        |e| json_error(JSON_1_1, e),
+    )
 }
 
 fn text<'a>(req: &'a Value, key: &str) -> Option<&'a str> {

@@ -208,6 +208,36 @@ pub fn route(target: Option<&str>, path: &str) -> Option<Route> {
         .map(|op| Route::CloudWatch(op.to_string()))
 }
 
+/// An AWS JSON protocol request: the body parsed as an object and handed to `dispatch`, whose
+/// value is answered with 200 in `content_type`, and whose error (or a body that is not an
+/// object, as `bad_body_code`) goes through the protocol's own `error` shape.
+pub(crate) fn json_answer(
+    body: &[u8],
+    content_type: &'static str,
+    bad_body_code: &'static str,
+    dispatch: impl FnOnce(&serde_json::Value) -> Result<serde_json::Value, WireError>,
+    error: impl Fn(&WireError) -> Answer,
+) -> Answer {
+    let req = match serde_json::from_slice(body) {
+        Ok(v @ serde_json::Value::Object(_)) => v,
+        _ => {
+            return error(&WireError::client(
+                bad_body_code,
+                "the body is not a JSON object",
+            ));
+        }
+    };
+    match dispatch(&req) {
+        Ok(v) => Answer {
+            status: 200,
+            content_type,
+            headers: Vec::new(),
+            body: serde_json::to_vec(&v).unwrap_or_default(),
+        },
+        Err(e) => error(&e),
+    }
+}
+
 /// One answer: status, content type, extra headers, body.
 pub struct Answer {
     pub status: u16,
