@@ -28,6 +28,24 @@ pub fn json_error(content_type: &'static str, e: &WireError) -> Answer {
     }
 }
 
+/// Describe-style answers: each asked ARN rendered when `find` knows it, or listed in
+/// `failures` as MISSING, as ECS does.
+fn each_found<T>(
+    asked: Vec<String>,
+    find: impl Fn(&str) -> Option<T>,
+    render: impl Fn(T) -> Value,
+) -> (Vec<Value>, Vec<Value>) {
+    let mut found = Vec::new();
+    let mut failures = Vec::new();
+    for arn in asked {
+        match find(&arn) {
+            Some(t) => found.push(render(t)),
+            None => failures.push(json!({"arn": arn, "reason": "MISSING"})),
+        }
+    }
+    (found, failures)
+}
+
 fn invalid(message: impl Into<String>) -> WireError {
     WireError::client("InvalidParameterException", message)
 }
@@ -198,34 +216,31 @@ fn dispatch(st: &mut TwinState, op: &str, req: &Value) -> Result<Value, WireErro
             if v.obs.tasks.is_none() {
                 return Err(WireError::unavailable(&api));
             }
-            let mut tasks = Vec::new();
-            let mut failures = Vec::new();
-            for arn in asked {
-                match task_id(st, &arn).and_then(|id| v.tasks.iter().find(|t| t.id == id)) {
-                    Some(t) => {
-                        let mut o = json!({
-                            "taskArn": st.names.task_arn(t.id),
-                            "clusterArn": st.names.cluster_arn(),
-                            "lastStatus": t.last_status,
-                            "desiredStatus": "RUNNING",
-                            "createdAt": t.created_s,
-                            "group": format!("service:{}", st.names.service),
-                            "launchType": "MANAGED_INSTANCES",
-                        });
-                        if let Some(s) = t.started_s {
-                            o["startedAt"] = json!(s);
-                        }
-                        if let Some(i) = t.instance {
-                            o["containerInstanceArn"] = json!(st.names.instance_arn(i));
-                        }
-                        if let Some(cp) = &st.names.capacity_provider {
-                            o["capacityProviderName"] = json!(cp);
-                        }
-                        tasks.push(o);
+            let (tasks, failures) = each_found(
+                asked,
+                |arn| task_id(st, arn).and_then(|id| v.tasks.iter().find(|t| t.id == id)),
+                |t| {
+                    let mut o = json!({
+                        "taskArn": st.names.task_arn(t.id),
+                        "clusterArn": st.names.cluster_arn(),
+                        "lastStatus": t.last_status,
+                        "desiredStatus": "RUNNING",
+                        "createdAt": t.created_s,
+                        "group": format!("service:{}", st.names.service),
+                        "launchType": "MANAGED_INSTANCES",
+                    });
+                    if let Some(s) = t.started_s {
+                        o["startedAt"] = json!(s);
                     }
-                    None => failures.push(json!({"arn": arn, "reason": "MISSING"})),
-                }
-            }
+                    if let Some(i) = t.instance {
+                        o["containerInstanceArn"] = json!(st.names.instance_arn(i));
+                    }
+                    if let Some(cp) = &st.names.capacity_provider {
+                        o["capacityProviderName"] = json!(cp);
+                    }
+                    o
+                },
+            );
             Ok(json!({"tasks": tasks, "failures": failures}))
         }
         "GetTaskProtection" => {
@@ -236,24 +251,21 @@ fn dispatch(st: &mut TwinState, op: &str, req: &Value) -> Result<Value, WireErro
             if v.obs.tasks.is_none() {
                 return Err(WireError::unavailable(&api));
             }
-            let mut protected = Vec::new();
-            let mut failures = Vec::new();
-            for arn in asked {
-                match task_id(st, &arn).and_then(|id| v.tasks.iter().find(|t| t.id == id)) {
-                    Some(t) => {
-                        let mut o = json!({
-                            "taskArn": st.names.task_arn(t.id),
-                            "protectionEnabled": t.protected,
-                        });
-                        if t.protected {
-                            // ECS's default protection period: 2 hours.
-                            o["expirationDate"] = json!(v.now_s + 7200.0);
-                        }
-                        protected.push(o);
+            let (protected, failures) = each_found(
+                asked,
+                |arn| task_id(st, arn).and_then(|id| v.tasks.iter().find(|t| t.id == id)),
+                |t| {
+                    let mut o = json!({
+                        "taskArn": st.names.task_arn(t.id),
+                        "protectionEnabled": t.protected,
+                    });
+                    if t.protected {
+                        // ECS's default protection period: 2 hours.
+                        o["expirationDate"] = json!(v.now_s + 7200.0);
                     }
-                    None => failures.push(json!({"arn": arn, "reason": "MISSING"})),
-                }
-            }
+                    o
+                },
+            );
             Ok(json!({"protectedTasks": protected, "failures": failures}))
         }
         "ListContainerInstances" => {
