@@ -131,6 +131,7 @@ mod tests {
                 actions: vec![],
                 why: Reason::new(ReasonCode::MissingData, "no data"),
                 wake_at_s: now_s + 10.0,
+                unreachable: None,
             }
         }
     }
@@ -213,6 +214,7 @@ mod tests {
                 ],
                 why,
                 wake_at_s: now_s + 10.0,
+                unreachable: None,
             }
         }
     }

@@ -639,6 +639,7 @@ mod tests {
             }],
             why: Reason::new(ReasonCode::Backlog, "drain"),
             wake_at_s: 15.0,
+            unreachable: None,
         };
         o.on_decision(0, 0.0, &obs, &d);
         let guard = m.lock().unwrap();

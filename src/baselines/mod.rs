@@ -154,6 +154,7 @@ pub(crate) fn hold(text: impl Into<String>, now_s: f64, wake_at_s: f64) -> Decis
         actions: Vec::new(),
         why: reason(text),
         wake_at_s: after(now_s, wake_at_s),
+        unreachable: None,
     }
 }
 
@@ -177,6 +178,7 @@ pub(crate) fn set_to(
         actions,
         why: reason(text),
         wake_at_s: after(now_s, wake_at_s),
+        unreachable: None,
     }
 }
 

@@ -406,10 +406,13 @@ pub fn decide(
                 ),
             ),
             wake_at_s,
+            unreachable: None,
         };
     };
     let busy = obs.busy_tasks(cfg.jobs_per_task).unwrap_or(0);
     let sz = size(cfg, tick_s, st, q, busy, now_s);
+    // Measured, never acted on: the guards below apply the caps as before.
+    let unreachable = crate::core::unreachable::shortfall(cfg, tick_s, st, q, busy, now_s, &sz);
 
     // Hold: scale in only to the highest target of the hold window.
     let window_s = cfg.scale_in_stabilization_s.max(sz.hold_s);
@@ -524,6 +527,7 @@ pub fn decide(
                 "service counts unreadable and no earlier desired count: holding",
             ),
             wake_at_s,
+            unreachable: None,
         };
     }
 
@@ -562,7 +566,10 @@ pub fn decide(
             _ => String::new(),
         },
     );
-    let why = Reason::new(code, format!("desired {target}: {text}"));
+    let unreachable_text = unreachable.map_or(String::new(), |u| {
+        format!("; {}", crate::core::unreachable::describe(cfg, &u))
+    });
+    let why = Reason::new(code, format!("desired {target}: {text}{unreachable_text}"));
     let mut actions = Vec::new();
     if current != Some(target) {
         if let Some(cur) = current {
@@ -611,6 +618,7 @@ pub fn decide(
         actions,
         why,
         wake_at_s,
+        unreachable,
     }
 }
 

@@ -16,3 +16,4 @@ pub mod lag;
 pub mod model;
 pub mod observed;
 pub mod queueing;
+pub mod unreachable;

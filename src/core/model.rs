@@ -255,6 +255,39 @@ pub struct Decision {
     /// The reason behind the desired count this tick (also when it did not change).
     pub why: Reason,
     pub wake_at_s: f64,
+    /// Set when the policy's own sizing for its SLO needs more workers than max_tasks or the
+    /// hourly budget allow: the SLO is out of reach this tick, whatever the policy does.
+    /// `None` for policies that do not size for an SLO (the baselines).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unreachable: Option<Shortfall>,
+}
+
+/// The workers an SLO needs against the most the caps allow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Shortfall {
+    /// Workers the sizing asks for before max_tasks and the budget (a lower bound when
+    /// `need_at_least`: the sizing itself stopped at its search limit).
+    pub need_tasks: u32,
+    pub need_at_least: bool,
+    /// The most the caps allow: min(max_tasks, what the budget buys).
+    pub limit_tasks: u32,
+    /// Which cap binds.
+    pub cap: CapKind,
+}
+
+impl Shortfall {
+    /// Workers missing: need − limit.
+    pub fn workers(&self) -> u32 {
+        self.need_tasks.saturating_sub(self.limit_tasks)
+    }
+}
+
+/// The cap that makes an SLO unreachable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CapKind {
+    MaxTasks,
+    Budget,
 }
 
 /// A scaling policy: preheat's core or a baseline. Pure apart from its own state: no I/O, no
