@@ -6,6 +6,7 @@
 //! routes, one request per connection, bounded reads): it keeps hyper's server and axum out of
 //! the build. It decides nothing; it only records what the loop and the core report.
 
+use crate::core::attainment::AttainmentEstimator;
 use crate::core::config::ServiceConfig;
 use crate::core::decide::Preheat;
 use crate::core::model::{Action, Decision, Observation, Policy, ReasonCode};
@@ -47,6 +48,16 @@ pub struct ServiceGauges {
     pub lease_held: Option<bool>,
     /// Whether Application Auto Scaling owns desiredCount too (the periodic re-check).
     pub second_owner: Option<bool>,
+    /// Whether the last decision said the SLO is out of reach under max_tasks or the budget,
+    /// and by how many workers (`None` before the first decision).
+    pub slo_unreachable: Option<bool>,
+    pub slo_shortfall_workers: Option<u32>,
+    pub slo_unreachable_ticks: u64,
+    /// The SLO's target share, and preheat's estimate of the share reached, from the SQS
+    /// counts and CloudWatch sums alone: over the last hour and since start.
+    pub slo_target: Option<f64>,
+    pub attainment_estimate_window: Option<f64>,
+    pub attainment_estimate_since_start: Option<f64>,
 }
 
 /// Everything `/metrics` and `/healthz` show; shared between the loop and the HTTP server.
@@ -65,6 +76,7 @@ pub fn new_metrics(services: &[ServiceConfig], dry_run: bool) -> SharedMetrics {
             .iter()
             .map(|s| ServiceGauges {
                 name: s.name.clone(),
+                slo_target: Some(s.slo.attainment),
                 ..ServiceGauges::default()
             })
             .collect(),
@@ -196,6 +208,49 @@ pub fn encode_at(m: &Metrics, now_s: f64) -> String {
         "1 when Application Auto Scaling has an active scalable target on the service too.",
         gauge(&|s| s.second_owner.map(|h| if h { 1.0 } else { 0.0 })),
     );
+    family(
+        "preheat_slo_unreachable",
+        "gauge",
+        "1 when the last decision found the SLO out of reach: preheat's sizing for it needs \
+         more workers than max_tasks or the hourly budget allow (the reason text has the figures).",
+        gauge(&|s| s.slo_unreachable.map(|u| if u { 1.0 } else { 0.0 })),
+    );
+    family(
+        "preheat_slo_shortfall_workers",
+        "gauge",
+        "Workers the SLO needs beyond what max_tasks or the budget allow, at the last decision.",
+        gauge(&|s| s.slo_shortfall_workers.map(f64::from)),
+    );
+    family(
+        "preheat_slo_unreachable_ticks_total",
+        "counter",
+        "Decisions that found the SLO out of reach under max_tasks or the budget.",
+        gauge(&|s| s.slo_unreachable.map(|_| s.slo_unreachable_ticks as f64)),
+    );
+    family(
+        "preheat_slo_attainment_target",
+        "gauge",
+        "The configured share of jobs that should start within the SLO wait.",
+        gauge(&|s| s.slo_target),
+    );
+    let mut estimates = Vec::new();
+    for s in &m.services {
+        for (window, v) in [
+            ("1h", s.attainment_estimate_window),
+            ("since_start", s.attainment_estimate_since_start),
+        ] {
+            if let Some(v) = v {
+                estimates.push((format!("{},window=\"{window}\"", label(s)), v));
+            }
+        }
+    }
+    family(
+        "preheat_attainment_estimate",
+        "gauge",
+        "Share of jobs estimated to have started within the SLO wait, from the SQS counts and \
+         CloudWatch minute sums alone (docs/attainment.md); verdicts come minutes late.",
+        estimates,
+    );
     let api_stats = crate::aws::stats::snapshot();
     let per_api = |f: &dyn Fn(&crate::aws::stats::ApiCount) -> u64| -> Vec<(String, f64)> {
         api_stats
@@ -318,16 +373,23 @@ pub struct TelemetryObserver {
     emf: bool,
     /// Apply errors already reported in EMF lines, per service.
     emf_apply_errors: Vec<u64>,
+    /// Each service's observable attainment estimate, fed every observation.
+    estimators: Vec<AttainmentEstimator>,
 }
 
 impl TelemetryObserver {
     pub fn new(metrics: SharedMetrics, services: Vec<ServiceConfig>) -> Self {
         let n = services.len();
+        let estimators = services
+            .iter()
+            .map(|s| AttainmentEstimator::new(s.slo.max_wait_s, s.estimates.service_s))
+            .collect();
         TelemetryObserver {
             metrics,
             services,
             emf: false,
             emf_apply_errors: vec![0; n],
+            estimators,
         }
     }
 
@@ -366,8 +428,27 @@ impl LoopObserver for TelemetryObserver {
             reason = %d.why,
             "decision"
         );
+        let est = &mut self.estimators[i];
+        est.observe(obs, now_s);
         let mut m = lock(&self.metrics);
         let g = &mut m.services[i];
+        // Once per episode: the reason text on every decision line carries the figures.
+        if let Some(u) = d.unreachable
+            && g.slo_unreachable != Some(true)
+        {
+            tracing::warn!(
+                service = %cfg.name,
+                need = u.need_tasks,
+                limit = u.limit_tasks,
+                "{}; raise the cap or expect to miss the SLO",
+                crate::core::unreachable::describe(cfg, &u)
+            );
+        }
+        g.slo_unreachable = Some(d.unreachable.is_some());
+        g.slo_shortfall_workers = Some(d.unreachable.map_or(0, |u| u.workers()));
+        g.slo_unreachable_ticks += u64::from(d.unreachable.is_some());
+        g.attainment_estimate_window = est.last_window();
+        g.attainment_estimate_since_start = est.since_start();
         let excess = match (
             obs.protected_tasks(),
             obs.in_flight_tasks(cfg.jobs_per_task),
@@ -642,13 +723,30 @@ mod tests {
             unreachable: None,
         };
         o.on_decision(0, 0.0, &obs, &d);
+        assert!(
+            encode(&m.lock().unwrap()).contains("preheat_slo_unreachable{service=\"whisper\"} 0")
+        );
+        let short = Decision {
+            unreachable: Some(crate::core::model::Shortfall {
+                need_tasks: 14,
+                need_at_least: false,
+                limit_tasks: 8,
+                cap: crate::core::model::CapKind::MaxTasks,
+            }),
+            ..d.clone()
+        };
+        o.on_decision(0, 0.0, &obs, &short);
         let guard = m.lock().unwrap();
         let text = encode(&guard);
         assert!(healthy(&guard));
         assert!(text.contains("preheat_queue_messages{service=\"whisper\",state=\"visible\"} 5"));
         assert!(text.contains("preheat_decided_tasks{service=\"whisper\"} 3"));
-        assert!(text.contains("preheat_decisions_total{service=\"whisper\",reason=\"backlog\"} 1"));
-        assert!(text.contains("preheat_ticks_total 1"));
+        assert!(text.contains("preheat_decisions_total{service=\"whisper\",reason=\"backlog\"} 2"));
+        assert!(text.contains("preheat_ticks_total 2"));
+        assert!(text.contains("preheat_slo_unreachable{service=\"whisper\"} 1"));
+        assert!(text.contains("preheat_slo_shortfall_workers{service=\"whisper\"} 6"));
+        assert!(text.contains("preheat_slo_unreachable_ticks_total{service=\"whisper\"} 1"));
+        assert!(text.contains("preheat_slo_attainment_target{service=\"whisper\"} 0.95"));
         let aged = encode_at(&guard, 7.5);
         assert!(
             aged.contains("preheat_last_good_observation_age_seconds{service=\"whisper\"} 7.5"),

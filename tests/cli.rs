@@ -827,3 +827,65 @@ fn default_simulate_compares_every_peer_and_policy_keeps_one() {
     assert_eq!(v["policy"], "preheat");
     assert!(v.get("peers").is_none());
 }
+
+/// Issue #9, target 5: with max_tasks far below what the SLO needs, `simulate` says so in the
+/// reason text of the ticks it happened on, in the summary (share of ticks and jobs, the
+/// shortfall) and in its JSON, beside preheat's observable attainment estimate; with the
+/// example's max_tasks the same trace is mostly within reach.
+#[test]
+fn a_max_tasks_too_small_for_the_slo_is_said_plainly() {
+    let example = std::fs::read_to_string(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("config/whisper.yaml"),
+    )
+    .unwrap();
+    assert!(example.contains("max_tasks: 8 "), "the example's cap moved");
+    let cfg = tmp("max-tasks-1.yaml");
+    std::fs::write(&cfg, example.replace("max_tasks: 8 ", "max_tasks: 1 ")).unwrap();
+    let timeline = tmp("max-tasks-1.csv");
+    // Three days of the demo trace: enough bursts, a fifth of the run time.
+    let trace = bundled_trace("pwa-kth-sp2-1996/KTH-SP2-1996-2.1-cln.swf.gz");
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "simulate",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--trace",
+            &trace,
+            "--format",
+            "swf",
+            "--window-start",
+            "6d",
+            "--window-end",
+            "9d",
+        ];
+        args.extend_from_slice(extra);
+        preheat(&args)
+    };
+    let o = run(&["--json", "--timeline", timeline.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let json: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let share = |k: &str| json[k].as_f64().unwrap_or_else(|| panic!("{k} in {json}"));
+    assert!(share("slo_unreachable_tick_share") > 0.0, "{json}");
+    assert!(share("slo_unreachable_job_share") > 0.0, "{json}");
+    assert!(
+        json["slo_shortfall_max_workers"].as_u64().unwrap() >= 1,
+        "{json}"
+    );
+    let estimate = share("attainment_estimate");
+    assert!((0.0..=1.0).contains(&estimate), "{json}");
+    let csv = std::fs::read_to_string(&timeline).unwrap();
+    let line = csv
+        .lines()
+        .find(|l| l.contains("SLO unreachable"))
+        .unwrap_or_else(|| panic!("no tick says the SLO is unreachable"));
+    assert!(
+        line.contains("workers for 95% within 10m, max_tasks is 1"),
+        "{line}"
+    );
+    // The text summary says it too.
+    let o = run(&["--policy", "preheat"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("SLO out of reach"), "{out}");
+    assert!(out.contains("attainment estimate"), "{out}");
+}

@@ -5,6 +5,7 @@
 //! `crate::aws`) and the loop
 //! (`crate::reconcile`) supply observations and carry out the actions.
 
+pub mod attainment;
 pub mod config;
 pub mod decide;
 pub mod forecast;

@@ -473,12 +473,17 @@ fn table_rows(r: &SloResult) -> Vec<(&Row, &'static str)> {
 /// Chart links are `img_prefix` + file name ("charts/" from the README, "" beside the charts).
 pub fn render_markdown(results: &[ScenarioResult], img_prefix: &str) -> String {
     let mut md = String::new();
-    md.push_str("| scenario | SLO | never behind | strict target (≤ 0.70× cheapest ≥ 99%) |\n|---|---|---|---|\n");
+    md.push_str("| scenario | SLO | never behind | strict target (≤ 0.70× cheapest ≥ 99%) | SLO out of reach under the caps | preheat's estimate vs true |\n|---|---|---|---|---|---|\n");
     for sc in results {
         for r in &sc.per_slo {
             let v = &r.verdict;
+            let pre = r
+                .rows
+                .iter()
+                .find(|x| x.variant.family == "preheat")
+                .map(|x| &x.summary);
             md.push_str(&format!(
-                "| {} | {} ({:.0}% ≤ {}) | {} | {} |\n",
+                "| {} | {} ({:.0}% ≤ {}) | {} | {} | {} | {} |\n",
                 sc.name,
                 r.slo_name,
                 r.slo.attainment * 100.0,
@@ -491,7 +496,9 @@ pub fn render_markdown(results: &[ScenarioResult], img_prefix: &str) -> String {
                         v.note
                     ),
                     _ => format!("n/a ({})", v.note),
-                }
+                },
+                pre.map_or("n/a".to_string(), out_of_reach_note),
+                pre.map_or("n/a".to_string(), estimate_note),
             ));
         }
     }
@@ -560,6 +567,34 @@ pub fn render_markdown(results: &[ScenarioResult], img_prefix: &str) -> String {
         }
     }
     md
+}
+
+/// "no", or how much of the run preheat said its SLO was out of reach under max_tasks or the
+/// budget, e.g. "3.1% of ticks, 12.0% of jobs (up to 5 workers short)".
+fn out_of_reach_note(s: &Summary) -> String {
+    match (s.slo_unreachable_tick_share, s.slo_unreachable_job_share) {
+        (Some(t), Some(j)) if t > 0.0 => format!(
+            "{:.1}% of ticks, {:.1}% of jobs (up to {} workers short)",
+            t * 100.0,
+            j * 100.0,
+            s.slo_shortfall_max_workers.unwrap_or(0)
+        ),
+        (Some(_), Some(_)) => "no".to_string(),
+        _ => "n/a".to_string(),
+    }
+}
+
+/// preheat's observable attainment estimate beside the true one, e.g. "97.17% vs 97.24%".
+fn estimate_note(s: &Summary) -> String {
+    match s.attainment_estimate {
+        Some(e) => format!(
+            "{:.2}% vs {:.2}% ({:+.2} pt)",
+            e * 100.0,
+            s.slo_attainment * 100.0,
+            (e - s.slo_attainment) * 100.0
+        ),
+        None => "n/a".to_string(),
+    }
 }
 
 /// Timelines for the charts: preheat and the strongest comparable baseline at one SLO.

@@ -12,11 +12,12 @@ pub mod invariants;
 pub mod reference;
 pub mod report;
 pub mod scenario;
+pub mod slo_watch;
 pub mod world;
 
 use crate::core::config::{ServiceConfig, SimConfig};
 use crate::core::job::Job;
-use crate::core::model::{Decision, Observation, Policy};
+use crate::core::model::Policy;
 use crate::reconcile::{self, LoopObserver};
 use crate::world::SimClock;
 use report::{ReportInput, Summary};
@@ -81,6 +82,8 @@ pub struct RawRun {
     pub invariants: invariants::InvariantReport,
     /// Applies the world refused (injected faults).
     pub apply_errors: u64,
+    /// Unreachable-SLO ticks and the observable attainment estimate, at the run's SLO.
+    pub slo_watch: slo_watch::SloWatch,
 }
 
 impl RawRun {
@@ -106,21 +109,10 @@ impl RawRun {
             cold_starts: self.cold_starts,
             warm_starts: self.warm_starts,
             busy_tasks_stopped: self.busy_kills,
+            // The watch is for the SLO the policy ran with; at another one it says nothing.
+            slo_watch: (slo_max_wait_s == self.slo_watch.max_wait_s && self.slo_watch.ticks > 0)
+                .then_some(&self.slo_watch),
         })
-    }
-}
-
-/// Collects each tick's reason for the timeline.
-struct Reasons {
-    keep: bool,
-    texts: Vec<String>,
-}
-
-impl LoopObserver for Reasons {
-    fn on_decision(&mut self, _service: usize, _now_s: f64, _obs: &Observation, d: &Decision) {
-        if self.keep {
-            self.texts.push(d.why.to_string());
-        }
     }
 }
 
@@ -162,20 +154,23 @@ pub fn run_raw(setup: &SimSetup, policy: Box<dyn Policy + Send>, record_timeline
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .expect("a current-thread tokio runtime needs no OS resources");
-    let mut reasons = Reasons {
-        keep: record_timeline,
-        texts: Vec::new(),
-    };
+    let mut watcher = slo_watch::Watcher::new(
+        setup.service.slo.max_wait_s,
+        setup.tick_s,
+        setup.service.estimates.service_s,
+        record_timeline,
+    );
     let stats = rt.block_on(reconcile::run(
         &mut world,
         &mut clock,
         &mut policies,
-        &mut reasons as &mut dyn LoopObserver,
+        &mut watcher as &mut dyn LoopObserver,
         None,
     ));
     world.close();
+    let (reasons, slo_watch) = watcher.finish();
     // One observation and one decision per tick, in the same order.
-    for (row, text) in world.timeline.iter_mut().zip(reasons.texts) {
+    for (row, text) in world.timeline.iter_mut().zip(reasons) {
         row.reason = text;
     }
     RawRun {
@@ -192,6 +187,7 @@ pub fn run_raw(setup: &SimSetup, policy: Box<dyn Policy + Send>, record_timeline
         faults: world.fault_counts(),
         invariants: std::mem::take(&mut world.invariants),
         apply_errors: stats.apply_errors,
+        slo_watch,
     }
 }
 

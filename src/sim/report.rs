@@ -36,6 +36,16 @@ pub struct Summary {
     pub instance_hours: f64,
     pub idle_instance_hours: f64,
     pub simulated_hours: f64,
+    /// Share of ticks when the policy said its SLO was out of reach under max_tasks or the
+    /// budget (`None` when scored at an SLO other than the one it ran with).
+    pub slo_unreachable_tick_share: Option<f64>,
+    /// Share of jobs that arrived while it said so.
+    pub slo_unreachable_job_share: Option<f64>,
+    /// The largest shortfall it said, in workers (need − limit).
+    pub slo_shortfall_max_workers: Option<u32>,
+    /// The attainment estimated from what production observes (`core::attainment`), to set
+    /// beside `slo_attainment`.
+    pub attainment_estimate: Option<f64>,
 }
 
 /// Nearest-rank percentile of sorted values.
@@ -61,6 +71,7 @@ pub struct ReportInput<'a> {
     pub cold_starts: u64,
     pub warm_starts: u64,
     pub busy_tasks_stopped: u64,
+    pub slo_watch: Option<&'a crate::sim::slo_watch::SloWatch>,
 }
 
 pub fn summarize(r: &ReportInput) -> Summary {
@@ -122,6 +133,10 @@ pub fn summarize(r: &ReportInput) -> Summary {
         instance_hours: instance_s / 3600.0,
         idle_instance_hours: (instance_s - busy_s).max(0.0) / 3600.0,
         simulated_hours: (r.end_s - r.start_s) / 3600.0,
+        slo_unreachable_tick_share: r.slo_watch.map(|w| w.tick_share()),
+        slo_unreachable_job_share: r.slo_watch.map(|w| w.job_share(r.jobs)),
+        slo_shortfall_max_workers: r.slo_watch.map(|w| w.worst.map_or(0, |s| s.workers())),
+        attainment_estimate: r.slo_watch.and_then(|w| w.estimate),
     }
 }
 
@@ -172,6 +187,29 @@ pub fn render_text(s: &Summary) -> String {
             fmt_s(s.slo_max_wait_s)
         ),
     );
+    if let Some(e) = s.attainment_estimate {
+        line(
+            "attainment estimate",
+            format!(
+                "{:.2}% from the SQS counts and CloudWatch sums alone ({:+.2} pt vs true)",
+                e * 100.0,
+                (e - s.slo_attainment) * 100.0
+            ),
+        );
+    }
+    if let (Some(ticks), Some(jobs)) = (s.slo_unreachable_tick_share, s.slo_unreachable_job_share)
+        && ticks > 0.0
+    {
+        line(
+            "SLO out of reach",
+            format!(
+                "{:.1}% of ticks, {:.1}% of jobs: max_tasks or the budget allow fewer workers than the SLO needs (up to {} short)",
+                ticks * 100.0,
+                jobs * 100.0,
+                s.slo_shortfall_max_workers.unwrap_or(0)
+            ),
+        );
+    }
     line(
         "cold / warm starts",
         format!("{} / {}", s.cold_starts, s.warm_starts),
@@ -307,6 +345,7 @@ mod tests {
             cold_starts: 1,
             warm_starts: 0,
             busy_tasks_stopped: 1,
+            slo_watch: None,
         });
         assert!((s.cost_usd - 1.0).abs() < 1e-9);
         assert!((s.floor_cost_usd - 3660.0 / 3600.0).abs() < 1e-9);

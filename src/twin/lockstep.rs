@@ -219,6 +219,7 @@ pub fn finish(
         faults: world.fault_counts(),
         invariants: std::mem::take(&mut world.invariants),
         apply_errors,
+        slo_watch: Default::default(),
     }
 }
 
