@@ -570,11 +570,11 @@ pub fn render_markdown(results: &[ScenarioResult], img_prefix: &str) -> String {
 }
 
 /// "no", or how much of the run preheat said its SLO was out of reach under max_tasks or the
-/// budget, e.g. "3.1% of ticks, 12.0% of jobs (up to 5 workers short)".
+/// budget, e.g. "3.10% of ticks, 12.00% of jobs (up to 5 workers short)".
 fn out_of_reach_note(s: &Summary) -> String {
     match (s.slo_unreachable_tick_share, s.slo_unreachable_job_share) {
         (Some(t), Some(j)) if t > 0.0 => format!(
-            "{:.1}% of ticks, {:.1}% of jobs (up to {} workers short)",
+            "{:.2}% of ticks, {:.2}% of jobs (up to {} workers short)",
             t * 100.0,
             j * 100.0,
             s.slo_shortfall_max_workers.unwrap_or(0)
@@ -673,4 +673,37 @@ pub fn update_readme(readme: &Path, md: &str) -> Result<bool, BacktestError> {
         source,
     })?;
     Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The table's two notes: the share of the run out of reach under the caps (or "no", or
+    /// "n/a" for a row scored at another SLO than it ran with), and the estimate beside the
+    /// true attainment.
+    #[test]
+    fn out_of_reach_and_estimate_notes() {
+        let s = Summary {
+            slo_attainment: 0.9724,
+            slo_unreachable_tick_share: Some(0.031),
+            slo_unreachable_job_share: Some(0.12),
+            slo_shortfall_max_workers: Some(5),
+            attainment_estimate: Some(0.9717),
+            ..Summary::default()
+        };
+        assert_eq!(
+            out_of_reach_note(&s),
+            "3.10% of ticks, 12.00% of jobs (up to 5 workers short)"
+        );
+        assert_eq!(estimate_note(&s), "97.17% vs 97.24% (-0.07 pt)");
+        let never = Summary {
+            slo_unreachable_tick_share: Some(0.0),
+            slo_unreachable_job_share: Some(0.0),
+            ..Summary::default()
+        };
+        assert_eq!(out_of_reach_note(&never), "no");
+        assert_eq!(out_of_reach_note(&Summary::default()), "n/a");
+        assert_eq!(estimate_note(&Summary::default()), "n/a");
+    }
 }
