@@ -311,6 +311,17 @@ fn serves_metrics_and_healthz_then_stops_on_sigterm() {
     assert!(metrics.contains("state=\"visible\"} 2"), "{metrics}");
     assert!(metrics.contains("preheat_decisions_total{"), "{metrics}");
     assert!(metrics.contains("preheat_dry_run 1"), "{metrics}");
+    // Two waiting jobs fit max_tasks: the SLO is within reach, and its target is exported
+    // beside the estimate (which has no verdict yet this early).
+    let unreachable = metrics
+        .lines()
+        .find(|l| l.starts_with("preheat_slo_unreachable{service="))
+        .unwrap_or_else(|| panic!("no preheat_slo_unreachable in {metrics}"));
+    assert!(unreachable.ends_with(" 0"), "{unreachable}");
+    assert!(
+        metrics.contains("preheat_slo_attainment_target{service="),
+        "{metrics}"
+    );
 
     // SAFETY: plain kill(2) on our own child's pid.
     unsafe {

@@ -566,10 +566,8 @@ pub fn decide(
             _ => String::new(),
         },
     );
-    let unreachable_text = unreachable.map_or(String::new(), |u| {
-        format!("; {}", crate::core::unreachable::describe(cfg, &u))
-    });
-    let why = Reason::new(code, format!("desired {target}: {text}{unreachable_text}"));
+    let said = crate::core::unreachable::suffix(cfg, unreachable);
+    let why = Reason::new(code, format!("desired {target}: {text}{said}"));
     let mut actions = Vec::new();
     if current != Some(target) {
         if let Some(cur) = current {

@@ -84,6 +84,11 @@ pub fn describe(cfg: &ServiceConfig, s: &Shortfall) -> String {
     )
 }
 
+/// What the reason text gets appended: "; SLO unreachable: …", or nothing.
+pub fn suffix(cfg: &ServiceConfig, s: Option<Shortfall>) -> String {
+    s.map_or(String::new(), |s| format!("; {}", describe(cfg, &s)))
+}
+
 /// 0.99 → "99", 0.995 → "99.5".
 fn fmt_pct(share: f64) -> String {
     let p = format!("{:.2}", share * 100.0);
