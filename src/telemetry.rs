@@ -761,6 +761,58 @@ mod tests {
         );
     }
 
+    /// The estimate reaches /metrics: one job that waits 19 minutes against a 10-minute SLO,
+    /// read as production would (counts every 15 s, minute sums published 2 minutes late),
+    /// is judged a miss in both windows.
+    #[test]
+    fn attainment_estimate_is_exported_per_window() {
+        use crate::core::model::{MinuteSums, QueueMetrics};
+        let services = vec![cfg()];
+        let m = new_metrics(&services, true);
+        let mut o = TelemetryObserver::new(m.clone(), services);
+        let (arrival_s, start_s, end_s) = (70.0, 1200.0, 1500.0);
+        let d = Decision {
+            actions: vec![],
+            why: Reason::new(ReasonCode::Steady, "watch"),
+            wake_at_s: 0.0,
+            unreachable: None,
+        };
+        let mut t = 0.0;
+        while t <= 2400.0 {
+            let seen = t - crate::core::attainment::COUNT_LAG_S;
+            let minutes = (0..)
+                .map(|k: i64| k * 60)
+                .take_while(|&m| m as f64 + 180.0 <= t)
+                .map(|m| {
+                    let inside = |x: f64| x >= m as f64 && x < m as f64 + 60.0;
+                    MinuteSums {
+                        minute_start_s: m,
+                        sent: u64::from(inside(arrival_s)),
+                        deleted: u64::from(inside(end_s)),
+                    }
+                })
+                .collect();
+            let obs = Observation {
+                queue: Some(QueueDepth {
+                    visible: u64::from(seen >= arrival_s && seen < start_s),
+                    in_flight: u64::from(seen >= start_s && seen < end_s),
+                    delayed: 0,
+                }),
+                metrics: Some(QueueMetrics { minutes }),
+                ..Observation::default()
+            };
+            o.on_decision(0, t, &obs, &d);
+            t += 15.0;
+        }
+        let text = encode(&m.lock().unwrap());
+        for window in ["1h", "since_start"] {
+            let line = format!(
+                "preheat_attainment_estimate{{service=\"whisper\",window=\"{window}\"}} 0\n"
+            );
+            assert!(text.contains(&line), "{line} in {text}");
+        }
+    }
+
     /// Workers that never protect: in-flight stays above protected; the gauge shows it at
     /// once and the warning comes once, after UNPROTECTED_WARN_AFTER_S, and re-arms when the
     /// gap closes.
