@@ -1,6 +1,7 @@
 //! `preheat chaos`: seeded fault-injection runs over the scenarios, reporting invariant
 //! violations and the cost of each fault class. The runner is `preheat::eval::chaos`.
 
+use super::simulate::{open_timeline, write_timeline};
 use super::*;
 use anyhow::{Context, Result, bail};
 use clap::Args;
@@ -47,6 +48,13 @@ pub(crate) struct ChaosArgs {
     /// faults as wire errors) instead of the in-process world.
     #[arg(long)]
     through_twin: bool,
+    /// Replay only run R of the plan (the report lists the runs with a violation by R); give
+    /// the same --seed, --runs, --scenarios and --classes as the campaign it came from.
+    #[arg(long, value_name = "R")]
+    run: Option<usize>,
+    /// With --run: write that faulty run's per-tick timeline (counts, desired, reason) as CSV.
+    #[arg(long, requires = "run")]
+    timeline: Option<PathBuf>,
     /// Threads (default: all cores).
     #[arg(long)]
     threads: Option<usize>,
@@ -112,14 +120,30 @@ pub(crate) fn cmd_chaos(a: ChaosArgs) -> Result<()> {
         policy: a.policy.clone(),
         progress: true,
         through_twin: a.through_twin,
+        only_run: a.run,
+        record_timeline: a.timeline.is_some(),
     };
-    eprintln!(
-        "running {} fault runs (+ {} fault-free twins) over {} scenario(s) ...",
-        a.runs,
-        a.runs,
-        scenarios.len()
-    );
+    // Fail on an unwritable timeline path before the runs, not after.
+    let timeline = match &a.timeline {
+        Some(path) => Some((path, open_timeline(path)?)),
+        None => None,
+    };
+    match a.run {
+        Some(r) => eprintln!(
+            "replaying run {r} of {} (and its fault-free twin) ...",
+            a.runs
+        ),
+        None => eprintln!(
+            "running {} fault runs (+ {} fault-free twins) over {} scenario(s) ...",
+            a.runs,
+            a.runs,
+            scenarios.len()
+        ),
+    }
     let report = chaos::run(&scenarios, &opts)?;
+    if let Some((path, w)) = timeline {
+        write_timeline(path, w, &report.timeline)?;
+    }
     if a.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {

@@ -163,6 +163,10 @@ pub struct ChaosOptions {
     /// loopback HTTP, each injected fault arriving as a wire error. The fault-free twin of
     /// each run stays in-process.
     pub through_twin: bool,
+    /// Replay only this run of the plan (0-based, as the report names it), to look at it.
+    pub only_run: Option<usize>,
+    /// Keep the faulty run's per-tick timeline (for `--run R --timeline F`).
+    pub record_timeline: bool,
 }
 
 /// Why a chaos campaign could not run.
@@ -172,6 +176,8 @@ pub enum ChaosError {
     UnknownPolicy(#[from] UnknownPolicy),
     #[error(transparent)]
     Twin(#[from] crate::twin::lockstep::TwinError),
+    #[error("--run {run}: the plan has runs 0 to {} (raise --runs to reach it)", runs.saturating_sub(1))]
+    NoSuchRun { run: usize, runs: usize },
 }
 
 impl Default for ChaosOptions {
@@ -186,6 +192,8 @@ impl Default for ChaosOptions {
             budget_share: 0.75,
             progress: false,
             through_twin: false,
+            only_run: None,
+            record_timeline: false,
         }
     }
 }
@@ -193,6 +201,8 @@ impl Default for ChaosOptions {
 /// One planned run.
 #[derive(Debug, Clone)]
 struct Case {
+    /// Its place in the plan (what `--run` replays).
+    index: usize,
     scenario: usize,
     class: FaultClass,
     start_s: f64,
@@ -203,7 +213,10 @@ struct Case {
 /// One run's outcome: the faulty run and its fault-free twin.
 #[derive(Debug, Clone)]
 struct CaseResult {
+    index: usize,
+    scenario: usize,
     class: FaultClass,
+    timeline: Vec<crate::sim::world::TimelineRow>,
     jobs: u64,
     faults: FaultCounts,
     invariants: InvariantReport,
@@ -255,6 +268,21 @@ pub struct ChaosReport {
     /// Violations in the fault-free twins.
     pub clean_invariants: InvariantReport,
     pub per_class: Vec<(FaultClass, ClassStats)>,
+    /// The runs with a violation, in plan order, so that one can be replayed (`--run`).
+    pub violating_runs: Vec<ViolatingRun>,
+    /// With `only_run` and `record_timeline`: that faulty run's per-tick timeline.
+    #[serde(skip)]
+    pub timeline: Vec<crate::sim::world::TimelineRow>,
+}
+
+/// A run that broke an invariant: enough to find and replay it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ViolatingRun {
+    pub run: usize,
+    pub scenario: String,
+    pub class: FaultClass,
+    pub violations: u64,
+    pub clean_violations: u64,
 }
 
 impl ChaosReport {
@@ -303,6 +331,7 @@ fn plan(scenarios: &[Scenario], o: &ChaosOptions) -> Vec<Case> {
             let at = setup.jobs.get(k).map_or(first, |j| j.arrival_s);
             let start_s = (at.min(last - len_s).max(first) - 60.0).floor();
             Case {
+                index: r,
                 scenario,
                 class,
                 start_s,
@@ -332,15 +361,18 @@ fn run_case(scenarios: &[Scenario], o: &ChaosOptions, c: &Case) -> Result<CaseRe
         faulty_setup.sim.worker_protect_delay_s = delay;
     }
     let policy = build_policy(&o.policy, &faulty_setup)?;
-    let faulty = if o.through_twin {
+    let mut faulty = if o.through_twin {
         crate::twin::lockstep::run_raw(&faulty_setup, policy)?.raw
     } else {
-        sim::run_raw(&faulty_setup, policy, false)
+        sim::run_raw(&faulty_setup, policy, o.record_timeline)
     };
     let cs = clean.summarize(&setup, &o.policy, slo_s);
     let fs = faulty.summarize(&faulty_setup, &o.policy, slo_s);
     Ok(CaseResult {
+        index: c.index,
+        scenario: c.scenario,
         class: c.class,
+        timeline: std::mem::take(&mut faulty.timeline),
         jobs: fs.jobs,
         faults: faulty.faults,
         invariants: faulty.invariants,
@@ -363,14 +395,25 @@ pub fn run(scenarios: &[Scenario], o: &ChaosOptions) -> Result<ChaosReport, Chao
     if let Some(sc) = scenarios.first() {
         build_policy(&o.policy, &sc.setup)?;
     }
-    let cases = if scenarios.is_empty() {
+    let mut cases = if scenarios.is_empty() {
         Vec::new()
     } else {
         plan(scenarios, o)
     };
+    if let Some(r) = o.only_run {
+        // The plan draws runs in order from one seeded stream, so run r is the same whether
+        // it is replayed alone or with the rest.
+        if r >= cases.len() {
+            return Err(ChaosError::NoSuchRun {
+                run: r,
+                runs: cases.len(),
+            });
+        }
+        cases = vec![cases.swap_remove(r)];
+    }
     let total = cases.len();
     let done = AtomicUsize::new(0);
-    let results: Vec<CaseResult> = cases
+    let mut results: Vec<CaseResult> = cases
         .par_iter()
         .map(|c| {
             let r = run_case(scenarios, o, c);
@@ -396,9 +439,23 @@ pub fn run(scenarios: &[Scenario], o: &ChaosOptions) -> Result<ChaosReport, Chao
             .iter()
             .map(|&c| (c, ClassStats::default()))
             .collect(),
+        violating_runs: Vec::new(),
+        timeline: Vec::new(),
     };
     // Results come back in plan order, so the sums (and the report) are deterministic.
-    for r in &results {
+    for r in &mut results {
+        if r.invariants.total() + r.clean_invariants.total() > 0 {
+            report.violating_runs.push(ViolatingRun {
+                run: r.index,
+                scenario: scenarios[r.scenario].name.clone(),
+                class: r.class,
+                violations: r.invariants.total(),
+                clean_violations: r.clean_invariants.total(),
+            });
+        }
+        if o.only_run.is_some() {
+            report.timeline = std::mem::take(&mut r.timeline);
+        }
         report.jobs += r.jobs;
         report.faults.add(&r.faults);
         report.invariants.merge(&r.invariants);
@@ -532,6 +589,24 @@ pub fn render(r: &ChaosReport) -> String {
             .chain(&r.clean_invariants.examples)
         {
             let _ = writeln!(out, "- {e}");
+        }
+    }
+    if !r.violating_runs.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nRuns with a violation (replay one with `preheat chaos --seed {} --run R --timeline FILE` and the same --runs, --scenarios and --classes):",
+            r.seed
+        );
+        for v in &r.violating_runs {
+            let _ = writeln!(
+                out,
+                "- run {}: {} with {} faults, {} violation(s) (fault-free twin: {})",
+                v.run,
+                v.scenario,
+                v.class.name(),
+                v.violations,
+                v.clean_violations
+            );
         }
     }
     out
