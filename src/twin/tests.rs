@@ -49,14 +49,11 @@ fn set_desired(state: &Shared, n: u32, at_s: f64) {
         desired: n,
         reason: Reason::new(ReasonCode::Forecast, "test"),
     };
-    st.sim.apply_now(&a, at_s).unwrap();
+    st.worlds[0].sim.apply_now(&a, at_s).unwrap();
 }
 
 fn freeze(state: &Shared, at_s: f64) {
-    let mut st = lock(state);
-    let v = st.sim.wire_view(at_s);
-    st.view = Some(v);
-    st.apply_at_s = at_s;
+    lock(state).worlds[0].freeze(at_s);
 }
 
 /// 250 tasks: ListTasks pages (100 + 100 + 50), DescribeTasks in batches of 100 and
@@ -135,7 +132,7 @@ fn capacity_provider_read_modify_write_reaches_the_world() {
             .unwrap_err();
         assert!(matches!(err, AwsError::NotFound { .. }), "{err}");
     });
-    assert_eq!(lock(&state).sim.scale_in_after_s(), 120);
+    assert_eq!(lock(&state).worlds[0].sim.scale_in_after_s(), 120);
 }
 
 /// Unsigned requests are refused; unknown names and injected faults come back in the shapes
