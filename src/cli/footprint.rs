@@ -214,26 +214,6 @@ async fn twin_clients(endpoint: &str) -> AwsClients {
     AwsClients::new(&sdk)
 }
 
-/// The services the twin serves with `--services n`, as `twin --serve` names them
-/// (`twin::Names::nth` of the bundled config's first service).
-fn twin_services(base: &ServiceConfig, n: usize) -> Vec<ServiceConfig> {
-    (0..n)
-        .map(|k| {
-            let names = preheat::twin::Names::nth(base, k);
-            let mut s = base.clone();
-            let dir = base
-                .queue_url
-                .rsplit_once('/')
-                .map_or(base.queue_url.as_str(), |(d, _)| d);
-            s.queue_url = format!("{dir}/{}", names.queue);
-            s.name = names.service.clone();
-            s.service = names.service;
-            s.capacity_provider = names.capacity_provider;
-            s
-        })
-        .collect()
-}
-
 /// Queues and services created in a loopback moto (which runs no tasks).
 async fn moto_services(
     endpoint: &str,
@@ -285,7 +265,9 @@ pub(crate) async fn footprint_async(a: FootprintArgs) -> Result<()> {
                 a.speed
             );
             let clients = twin_clients(&twin.endpoint).await;
-            let services = twin_services(&base.services[0], a.services);
+            let services = (0..a.services)
+                .map(|k| preheat::twin::Names::config(&base.services[0], k))
+                .collect();
             (Some(twin), against, clients, services)
         }
     };
@@ -369,25 +351,5 @@ mod tests {
             endpoint_in("  preheat run --endpoint-url http://127.0.0.1:1"),
             None
         );
-    }
-
-    #[test]
-    fn footprint_services_are_named_as_the_twin_names_them() {
-        let cfg = Config::parse(DEFAULT_CONFIG_YAML, "t").unwrap();
-        let base = &cfg.services[0];
-        let s = twin_services(base, 3);
-        assert_eq!(s[0].service, base.service);
-        assert_eq!(s[0].queue_url, base.queue_url);
-        for (k, svc) in s.iter().enumerate() {
-            let n = preheat::twin::Names::nth(base, k);
-            assert_eq!(svc.service, n.service);
-            assert_eq!(
-                preheat::aws::cloudwatch::queue_name(&svc.queue_url),
-                n.queue
-            );
-            assert_eq!(svc.capacity_provider, n.capacity_provider);
-            assert_eq!(svc.cluster, n.cluster);
-        }
-        assert_ne!(s[1].service, s[2].service);
     }
 }

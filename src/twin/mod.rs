@@ -130,6 +130,22 @@ impl Names {
         }
     }
 
+    /// The service config a controller uses for service `k` of a twin built from `base`:
+    /// `base` with the service, queue URL and capacity provider of `Names::nth(base, k)`.
+    pub fn config(base: &ServiceConfig, k: usize) -> ServiceConfig {
+        let n = Names::nth(base, k);
+        let mut s = base.clone();
+        let dir = base
+            .queue_url
+            .rsplit_once('/')
+            .map_or(base.queue_url.as_str(), |(d, _)| d);
+        s.queue_url = format!("{dir}/{}", n.queue);
+        s.name = n.service.clone();
+        s.service = n.service;
+        s.capacity_provider = n.capacity_provider;
+        s
+    }
+
     pub fn cluster_arn(&self) -> String {
         format!("arn:aws:ecs:{REGION}:{ACCOUNT}:cluster/{}", self.cluster)
     }
