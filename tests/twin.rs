@@ -134,6 +134,15 @@ fn footprint_measures_against_a_twin_it_starts_and_stops() {
         .unwrap_or_else(|| panic!("{out}"));
     assert!(number_after(rss, "RSS now:") > 0.0, "{rss}");
     assert!(number_after(rss, "peak:") > 0.0, "{rss}");
+    let parts = out
+        .lines()
+        .find(|l| l.contains("of which anonymous"))
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(number_after(parts, "(heap, stacks):") > 0.0, "{parts}");
+    assert!(
+        number_after(parts, "(mostly the executable):") >= 0.0,
+        "{parts}"
+    );
     // The child is gone: no process has its id any more (it was killed and reaped).
     let pid = number_after(head, "child process") as i32;
     // SAFETY: signal 0 only checks that the process exists; nothing is sent.
