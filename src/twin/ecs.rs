@@ -3,9 +3,10 @@
 //! list page and per describe, `nextToken` pagination) and its error shapes (`__type` in the
 //! body and `x-amzn-ErrorType`).
 //!
-//! The one service, its cluster and its MI capacity provider are those of the service config;
-//! any other name is "not found" the way ECS says it. What the numbers mean is the edge's and
-//! the policy's business.
+//! The services (one, or several of one cluster), their cluster and their MI capacity providers
+//! are those the twin was built with (`Names`); each request is answered from the world of the
+//! service, task, instance or provider it names, and any other name is "not found" the way ECS
+//! says it. What the numbers mean is the edge's and the policy's business.
 
 use super::{Answer, Names, ServiceWorld, TwinState, WireError};
 use crate::core::model::{Action, Reason, ReasonCode};

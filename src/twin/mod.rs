@@ -10,7 +10,9 @@
 //! A request without an `Authorization` header is refused, so a client that lost its
 //! credentials is not hidden.
 //!
-//! This file holds the shared state, the server and the routing; `ecs.rs`, `sqs.rs` and
+//! One twin serves one service or several of one cluster, each service with its own world
+//! (`ServiceWorld`), found by the names a request carries. This file holds the shared state,
+//! the server and the routing; `ecs.rs`, `sqs.rs` and
 //! `cloudwatch.rs` answer each service; `lockstep.rs` runs the real edge against the twin on a
 //! virtual clock. Deciding anything is left to the policy on the other side of the wire.
 
