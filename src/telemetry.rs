@@ -652,6 +652,14 @@ pub fn resident_bytes() -> Option<u64> {
     proc_status_kib("VmRSS:").map(|k| k * 1024)
 }
 
+/// The anonymous part of the resident set (`RssAnon`: heap, stacks), in bytes; Linux only. The
+/// rest is file-backed, mostly the executable's mapped pages, which the kernel may map in
+/// large blocks whether or not the code in them runs, and which every process of the same
+/// binary shares.
+pub fn resident_anon_bytes() -> Option<u64> {
+    proc_status_kib("RssAnon:").map(|k| k * 1024)
+}
+
 /// Peak resident set size (`VmHWM`), in bytes; Linux only.
 pub fn peak_resident_bytes() -> Option<u64> {
     proc_status_kib("VmHWM:").map(|k| k * 1024)
@@ -672,14 +680,20 @@ fn status_kib(s: &str, key: &str) -> Option<u64> {
 
 /// User + system CPU time of this process so far, in seconds (getrusage, µs resolution).
 pub fn cpu_seconds() -> f64 {
+    let (user, sys) = cpu_user_sys_seconds();
+    user + sys
+}
+
+/// User and system CPU time of this process so far, apart, in seconds (0 if unknown).
+pub fn cpu_user_sys_seconds() -> (f64, f64) {
     // SAFETY: getrusage only writes into the struct we pass; zeroed is a valid rusage.
     let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
     // SAFETY: valid pointer to a live rusage; RUSAGE_SELF is always accepted.
     if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) } != 0 {
-        return 0.0;
+        return (0.0, 0.0);
     }
     let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
-    tv(ru.ru_utime) + tv(ru.ru_stime)
+    (tv(ru.ru_utime), tv(ru.ru_stime))
 }
 
 #[cfg(test)]
@@ -850,8 +864,9 @@ mod tests {
     /// refuses a line without a number.
     #[test]
     fn status_lines_are_parsed_by_key() {
-        let text = "Name:\tpreheat\nVmHWM:\t  20480 kB\nVmRSS:\t   4096 kB\nVmSwap:\tx kB\n";
+        let text = "Name:\tpreheat\nVmHWM:\t  20480 kB\nVmRSS:\t   4096 kB\nRssAnon:\t 1024 kB\nVmSwap:\tx kB\n";
         assert_eq!(status_kib(text, "VmRSS:"), Some(4096));
+        assert_eq!(status_kib(text, "RssAnon:"), Some(1024));
         assert_eq!(status_kib(text, "VmHWM:"), Some(20480));
         assert_eq!(status_kib(text, "VmSwap:"), None);
         assert_eq!(status_kib(text, "VmData:"), None);

@@ -73,6 +73,81 @@ fn bad_serve_flags_are_named() {
     let o = preheat(&["twin", "--serve", "--speed", "0"]);
     assert_eq!(o.status.code(), Some(1));
     assert!(text(&o.stderr).contains("--speed"), "{}", text(&o.stderr));
+    for args in [
+        &["twin", "--services", "2"][..],
+        &["twin", "--serve", "--services", "0"][..],
+    ] {
+        let o = preheat(args);
+        assert_eq!(o.status.code(), Some(1), "{args:?}");
+        assert!(
+            text(&o.stderr).contains("--services"),
+            "{}",
+            text(&o.stderr)
+        );
+    }
+}
+
+/// The number after `key` in `line` (e.g. "RSS now: 24.3 MB" → 24.3).
+fn number_after(line: &str, key: &str) -> f64 {
+    let rest = &line[line
+        .find(key)
+        .unwrap_or_else(|| panic!("{key:?} in {line:?}"))
+        + key.len()..];
+    let n: String = rest
+        .trim_start()
+        .chars()
+        .take_while(|c| c.is_ascii_digit() || *c == '.')
+        .collect();
+    n.parse()
+        .unwrap_or_else(|_| panic!("no number after {key:?} in {line:?}"))
+}
+
+/// `preheat footprint` with no endpoint starts the twin as its child (ten services), runs the
+/// AWS loop against it without a write failing, prints the CPU and RSS lines with numbers (not
+/// judged here: no timed assertions), and leaves no twin running behind it.
+#[test]
+fn footprint_measures_against_a_twin_it_starts_and_stops() {
+    let o = preheat(&["footprint", "--services", "10", "--ticks", "5"]);
+    let (out, err) = (text(&o.stdout), text(&o.stderr));
+    assert!(o.status.success(), "{out}\n{err}");
+    let head = out.lines().next().unwrap_or("");
+    assert!(
+        head.starts_with("footprint: 10 services × 5 ticks against the twin"),
+        "{out}"
+    );
+    assert!(head.ends_with("(0 apply errors)"), "{out}");
+    let cpu = out
+        .lines()
+        .find(|l| l.contains("CPU per tick (all services, user+sys):"))
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(number_after(cpu, "user+sys):") >= 0.0);
+    assert!(number_after(cpu, "goal ≤") == 5.0, "{cpu}");
+    let reads = out
+        .lines()
+        .find(|l| l.contains("of which reads"))
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(number_after(reads, "~") >= 0.0);
+    assert!(number_after(reads, "decisions: ~") >= 0.0);
+    let rss = out
+        .lines()
+        .find(|l| l.contains("RSS now:"))
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(number_after(rss, "RSS now:") > 0.0, "{rss}");
+    assert!(number_after(rss, "peak:") > 0.0, "{rss}");
+    let parts = out
+        .lines()
+        .find(|l| l.contains("of which anonymous"))
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(number_after(parts, "(heap, stacks):") > 0.0, "{parts}");
+    assert!(
+        number_after(parts, "(mostly the executable):") >= 0.0,
+        "{parts}"
+    );
+    // The child is gone: no process has its id any more (it was killed and reaped).
+    let pid = number_after(head, "child process") as i32;
+    // SAFETY: signal 0 only checks that the process exists; nothing is sent.
+    let alive = unsafe { libc::kill(pid, 0) } == 0;
+    assert!(!alive, "the twin (pid {pid}) outlived footprint");
 }
 
 /// A free loopback port (bound, then released for the twin to take).

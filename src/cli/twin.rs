@@ -33,9 +33,14 @@ pub(crate) struct TwinArgs {
     /// `denied=0.001,garbled=0.01,dropped=0.01` (per-request probabilities; seeded by --seed).
     #[arg(long)]
     wire_faults: Option<String>,
-    /// With --serve: the loopback address to listen on.
+    /// With --serve: the loopback address to listen on (port 0: any free port, printed).
     #[arg(long, default_value = "127.0.0.1:4566")]
     listen: String,
+    /// With --serve: serve this many services in the config's cluster, each with its own world
+    /// replaying the trace (seed + k, arrivals k × 7 min later) and its own queue, ECS service
+    /// and MI capacity provider (the first keeps the config's names, the others add `-k`).
+    #[arg(long, default_value_t = 1)]
+    services: usize,
 }
 
 pub(crate) fn cmd_twin(a: TwinArgs) -> Result<()> {
@@ -50,7 +55,21 @@ pub(crate) fn cmd_twin(a: TwinArgs) -> Result<()> {
     wire(0)?;
     if a.serve {
         let seed = a.sim.seed.unwrap_or(0);
-        return super::twin_serve::cmd_serve(&a.sim, a.speed, &a.listen, wire(seed)?);
+        return super::twin_serve::cmd_serve(
+            &a.sim,
+            super::twin_serve::ServeOptions {
+                speed: a.speed,
+                listen: &a.listen,
+                services: a.services,
+                wire: wire(seed)?,
+            },
+        );
+    }
+    if a.services != 1 {
+        anyhow::bail!(
+            "--services {} is for --serve; a lockstep run drives the one service it replays",
+            a.services
+        );
     }
     let timeline = match &a.sim.timeline {
         Some(path) => Some((path, open_timeline(path)?)),

@@ -1,4 +1,4 @@
-//! The twin's CloudWatch endpoint (Smithy RPC v2 CBOR): `GetMetricData` for the configured
+//! The twin's CloudWatch endpoint (Smithy RPC v2 CBOR): `GetMetricData` for each served
 //! queue's `AWS/SQS` `NumberOfMessagesSent` / `NumberOfMessagesDeleted` one-minute sums, as far
 //! as the simulated CloudWatch has published them at this tick (late, as `simulate` models).
 //!
@@ -8,6 +8,7 @@
 //! `aws-smithy-cbor`, the SDK's own codec; what the sums mean is the edge's concern.
 
 use super::{Answer, TwinState, WireError};
+use crate::core::model::MinuteSums;
 use aws_sdk_cloudwatch::primitives::DateTime;
 use aws_smithy_cbor::data::Type;
 use aws_smithy_cbor::{Decoder, Encoder};
@@ -166,18 +167,14 @@ pub fn answer(st: &TwinState, op: &str, body: &[u8]) -> Answer {
 
 fn get_metric_data(st: &TwinState, req: &Cbor) -> Result<Vec<u8>, WireError> {
     const API: &str = "cloudwatch:GetMetricData";
-    let v = st.view(API)?;
+    // Whether CloudWatch is allowed is the simulation's setting, the same for every service.
+    let v = st.worlds[0].view(API)?;
     if !v.cloudwatch {
         return Err(WireError::client(
             "AccessDeniedException",
             "not authorized to perform cloudwatch:GetMetricData (the simulation runs SQS-only)",
         ));
     }
-    let metrics = v
-        .obs
-        .metrics
-        .as_ref()
-        .ok_or_else(|| WireError::unavailable(API))?;
     let (Some(start), Some(end)) = (
         req.get("StartTime").and_then(Cbor::seconds),
         req.get("EndTime").and_then(Cbor::seconds),
@@ -214,15 +211,21 @@ fn get_metric_data(st: &TwinState, req: &Cbor) -> Result<Vec<u8>, WireError> {
             .and_then(Cbor::text);
         let sum_per_minute = stat.and_then(|s| s.get("Stat")).and_then(Cbor::text) == Some("Sum")
             && stat.and_then(|s| s.get("Period")).and_then(Cbor::seconds) == Some(60.0);
-        let ours = namespace == Some("AWS/SQS")
-            && queue == Some(st.names.queue.as_str())
-            && sum_per_minute;
-        let points: Vec<(i64, f64)> = metrics
-            .minutes
+        // The service whose queue the query names, if it asks for what CloudWatch has.
+        let served = match queue.and_then(|q| st.by_queue(q)) {
+            Some(k) if namespace == Some("AWS/SQS") && sum_per_minute => Some(k),
+            _ => None,
+        };
+        let minutes: &[MinuteSums] = match served {
+            Some(k) => {
+                let metrics = st.worlds[k].view(API)?.obs.metrics.as_ref();
+                &metrics.ok_or_else(|| WireError::unavailable(API))?.minutes
+            }
+            None => &[],
+        };
+        let points: Vec<(i64, f64)> = minutes
             .iter()
-            .filter(|m| {
-                ours && (m.minute_start_s as f64) >= start && (m.minute_start_s as f64) < end
-            })
+            .filter(|m| (m.minute_start_s as f64) >= start && (m.minute_start_s as f64) < end)
             .filter_map(|m| match name {
                 Some("NumberOfMessagesSent") => Some((m.minute_start_s, m.sent as f64)),
                 Some("NumberOfMessagesDeleted") => Some((m.minute_start_s, m.deleted as f64)),

@@ -3,12 +3,14 @@
 //! list page and per describe, `nextToken` pagination) and its error shapes (`__type` in the
 //! body and `x-amzn-ErrorType`).
 //!
-//! The one service, its cluster and its MI capacity provider are those of the service config;
-//! any other name is "not found" the way ECS says it. What the numbers mean is the edge's and
-//! the policy's business.
+//! The services (one, or several of one cluster), their cluster and their MI capacity providers
+//! are those the twin was built with (`Names`); each request is answered from the world of the
+//! service, task, instance or provider it names, and any other name is "not found" the way ECS
+//! says it. What the numbers mean is the edge's and the policy's business.
 
-use super::{Answer, TwinState, WireError};
+use super::{Answer, Names, ServiceWorld, TwinState, WireError};
 use crate::core::model::{Action, Reason, ReasonCode};
+use crate::sim::world::wire::{WireTask, WireView};
 use serde_json::{Value, json};
 
 const JSON_1_1: &str = "application/x-amz-json-1.1";
@@ -80,7 +82,7 @@ fn strings(req: &Value, key: &str) -> Vec<String> {
 fn check_cluster(st: &TwinState, req: &Value) -> Result<(), WireError> {
     let c = text(req, "cluster").unwrap_or("default");
     let name = c.rsplit('/').next().unwrap_or(c);
-    if name == st.names.cluster {
+    if name == st.cluster() {
         Ok(())
     } else {
         Err(WireError::client(
@@ -122,11 +124,63 @@ fn paged(items: Vec<String>, start: usize, max: usize) -> (Vec<String>, Option<S
     )
 }
 
-/// The world's task number from an ARN the twin issued (or a bare id).
-fn task_id(st: &TwinState, arn: &str) -> Option<usize> {
-    let tail = arn.rsplit('/').next()?;
-    let id = usize::from_str_radix(tail, 16).ok()?;
-    (st.names.task_arn(id) == arn || tail == arn).then_some(id)
+/// The service and the world's task (or instance) number of an ARN the twin issued (or a
+/// bare id), if that service exists and `arn_of` gives that ARN back.
+fn owner(
+    st: &TwinState,
+    arn: &str,
+    arn_of: impl Fn(&Names, usize) -> String,
+) -> Option<(usize, usize)> {
+    let (k, id) = super::split_id(arn)?;
+    let w = st.worlds.get(k)?;
+    (arn_of(&w.names, id) == arn || !arn.contains('/')).then_some((k, id))
+}
+
+/// The view of service `k`'s tasks, or unavailable when its world fails that read this tick.
+fn task_view<'a>(st: &'a TwinState, k: usize, api: &str) -> Result<&'a WireView, WireError> {
+    let v = st.worlds[k].view(api)?;
+    if v.obs.tasks.is_none() {
+        return Err(WireError::unavailable(api));
+    }
+    Ok(v)
+}
+
+/// The services whose worlds hold the asked tasks (the first service when none is asked, so
+/// an empty call still answers as the tick does).
+fn services_of(st: &TwinState, asked: &[String]) -> Vec<usize> {
+    let mut ks: Vec<usize> = asked
+        .iter()
+        .filter_map(|arn| owner(st, arn, Names::task_arn).map(|(k, _)| k))
+        .collect();
+    if ks.is_empty() {
+        ks.push(0);
+    }
+    ks.sort_unstable();
+    ks.dedup();
+    ks
+}
+
+/// The asked tasks the twin knows, rendered by `render`, and the others as ECS's MISSING
+/// failures; unavailable if a world holding one of them fails its task read this tick.
+fn describe_tasks(
+    st: &TwinState,
+    asked: Vec<String>,
+    api: &str,
+    render: impl Fn(&ServiceWorld, &WireView, &WireTask) -> Value,
+) -> Result<(Vec<Value>, Vec<Value>), WireError> {
+    for k in services_of(st, &asked) {
+        task_view(st, k, api)?;
+    }
+    Ok(each_found(
+        asked,
+        |arn| {
+            let (k, id) = owner(st, arn, Names::task_arn)?;
+            let w = &st.worlds[k];
+            let v = w.view.as_ref()?;
+            v.tasks.iter().find(|t| t.id == id).map(|t| (w, v, t))
+        },
+        |(w, v, t)| render(w, v, t),
+    ))
 }
 
 fn at_most_100(what: &str, n: usize) -> Result<(), WireError> {
@@ -142,21 +196,27 @@ fn dispatch(st: &mut TwinState, op: &str, req: &Value) -> Result<Value, WireErro
     match op {
         "DescribeServices" => {
             check_cluster(st, req)?;
-            let v = st.view(&api)?;
-            let counts = v.obs.service.ok_or_else(|| WireError::unavailable(&api))?;
+            // Before the first tick every read is unavailable, whichever service it names.
+            st.worlds[0].view(&api)?;
             let mut services = Vec::new();
             let mut failures = Vec::new();
             for s in strings(req, "services") {
-                let name = s.rsplit('/').next().unwrap_or(&s);
-                if name == st.names.service {
-                    services.push(service_json(
-                        st,
-                        counts.desired,
-                        counts.running,
-                        counts.pending,
-                    ));
-                } else {
-                    failures.push(json!({"arn": s, "reason": "MISSING"}));
+                match st.by_service(&s) {
+                    Some(k) => {
+                        let w = &st.worlds[k];
+                        let counts = w
+                            .view(&api)?
+                            .obs
+                            .service
+                            .ok_or_else(|| WireError::unavailable(&api))?;
+                        services.push(service_json(
+                            w,
+                            counts.desired,
+                            counts.running,
+                            counts.pending,
+                        ));
+                    }
+                    None => failures.push(json!({"arn": s, "reason": "MISSING"})),
                 }
             }
             Ok(json!({"services": services, "failures": failures}))
@@ -164,47 +224,51 @@ fn dispatch(st: &mut TwinState, op: &str, req: &Value) -> Result<Value, WireErro
         "UpdateService" => {
             check_cluster(st, req)?;
             let name = text(req, "service").unwrap_or("");
-            if name.rsplit('/').next() != Some(st.names.service.as_str()) {
+            let Some(k) = st.by_service(name) else {
                 return Err(WireError::client(
                     "ServiceNotFoundException",
                     format!("Service not found: {name}"),
                 ));
-            }
+            };
             let Some(n) = req.get("desiredCount").and_then(Value::as_u64) else {
                 return Err(invalid(
                     "desiredCount (a whole number ≥ 0) is required here",
                 ));
             };
-            st.view(&api)?;
-            let now = st.apply_at_s;
+            let w = &mut st.worlds[k];
+            w.view(&api)?;
+            let now = w.apply_at_s;
             let action = Action::SetDesired {
                 desired: n.min(u64::from(u32::MAX)) as u32,
                 reason: Reason::new(ReasonCode::Forecast, "UpdateService through the twin"),
             };
-            st.sim
+            w.sim
                 .apply_now(&action, now)
                 .map_err(WireError::from_apply)?;
-            let v = st.view(&api)?;
+            let v = w.view(&api)?;
             let (running, pending) = v.obs.service.map_or((0, 0), |s| (s.running, s.pending));
-            Ok(json!({"service": service_json(st, st.sim.desired(), running, pending)}))
+            Ok(json!({"service": service_json(w, w.sim.desired(), running, pending)}))
         }
         "ListTasks" => {
             check_cluster(st, req)?;
             let (start, max) = page(req)?;
-            let v = st.view(&api)?;
-            if v.obs.tasks.is_none() {
-                return Err(WireError::unavailable(&api));
-            }
             let wanted = text(req, "desiredStatus").unwrap_or("RUNNING");
-            let service_ok = text(req, "serviceName")
-                .is_none_or(|s| s.rsplit('/').next() == Some(st.names.service.as_str()));
-            // Every task the world holds is wanted RUNNING by the service; stopped ones are
-            // gone from the world at once.
-            let arns: Vec<String> = if wanted == "RUNNING" && service_ok {
-                v.tasks.iter().map(|t| st.names.task_arn(t.id)).collect()
-            } else {
-                Vec::new()
+            // One service's tasks, or the whole cluster's; an unknown service has none.
+            let ks: Vec<usize> = match text(req, "serviceName") {
+                Some(s) => st.by_service(s).into_iter().collect(),
+                None => (0..st.worlds.len()).collect(),
             };
+            task_view(st, ks.first().copied().unwrap_or(0), &api)?;
+            let mut arns = Vec::new();
+            for k in ks {
+                let v = task_view(st, k, &api)?;
+                // Every task the world holds is wanted RUNNING by the service; stopped ones
+                // are gone from the world at once.
+                if wanted == "RUNNING" {
+                    let n = &st.worlds[k].names;
+                    arns.extend(v.tasks.iter().map(|t| n.task_arn(t.id)));
+                }
+            }
             let (page, next) = paged(arns, start, max);
             Ok(json!({"taskArns": page, "nextToken": next}))
         }
@@ -212,78 +276,61 @@ fn dispatch(st: &mut TwinState, op: &str, req: &Value) -> Result<Value, WireErro
             check_cluster(st, req)?;
             let asked = strings(req, "tasks");
             at_most_100("tasks", asked.len())?;
-            let v = st.view(&api)?;
-            if v.obs.tasks.is_none() {
-                return Err(WireError::unavailable(&api));
-            }
-            let (tasks, failures) = each_found(
-                asked,
-                |arn| task_id(st, arn).and_then(|id| v.tasks.iter().find(|t| t.id == id)),
-                |t| {
-                    let mut o = json!({
-                        "taskArn": st.names.task_arn(t.id),
-                        "clusterArn": st.names.cluster_arn(),
-                        "lastStatus": t.last_status,
-                        "desiredStatus": "RUNNING",
-                        "createdAt": t.created_s,
-                        "group": format!("service:{}", st.names.service),
-                        "launchType": "MANAGED_INSTANCES",
-                    });
-                    if let Some(s) = t.started_s {
-                        o["startedAt"] = json!(s);
-                    }
-                    if let Some(i) = t.instance {
-                        o["containerInstanceArn"] = json!(st.names.instance_arn(i));
-                    }
-                    if let Some(cp) = &st.names.capacity_provider {
-                        o["capacityProviderName"] = json!(cp);
-                    }
-                    o
-                },
-            );
+            let (tasks, failures) = describe_tasks(st, asked, &api, |w, _, t| {
+                let n = &w.names;
+                let mut o = json!({
+                    "taskArn": n.task_arn(t.id),
+                    "clusterArn": n.cluster_arn(),
+                    "lastStatus": t.last_status,
+                    "desiredStatus": "RUNNING",
+                    "createdAt": t.created_s,
+                    "group": format!("service:{}", n.service),
+                    "launchType": "MANAGED_INSTANCES",
+                });
+                if let Some(s) = t.started_s {
+                    o["startedAt"] = json!(s);
+                }
+                if let Some(i) = t.instance {
+                    o["containerInstanceArn"] = json!(n.instance_arn(i));
+                }
+                if let Some(cp) = &n.capacity_provider {
+                    o["capacityProviderName"] = json!(cp);
+                }
+                o
+            })?;
             Ok(json!({"tasks": tasks, "failures": failures}))
         }
         "GetTaskProtection" => {
             check_cluster(st, req)?;
             let asked = strings(req, "tasks");
             at_most_100("tasks", asked.len())?;
-            let v = st.view(&api)?;
-            if v.obs.tasks.is_none() {
-                return Err(WireError::unavailable(&api));
-            }
-            let (protected, failures) = each_found(
-                asked,
-                |arn| task_id(st, arn).and_then(|id| v.tasks.iter().find(|t| t.id == id)),
-                |t| {
-                    let mut o = json!({
-                        "taskArn": st.names.task_arn(t.id),
-                        "protectionEnabled": t.protected,
-                    });
-                    if t.protected {
-                        // ECS's default protection period: 2 hours.
-                        o["expirationDate"] = json!(v.now_s + 7200.0);
-                    }
-                    o
-                },
-            );
+            let (protected, failures) = describe_tasks(st, asked, &api, |w, v, t| {
+                let mut o = json!({
+                    "taskArn": w.names.task_arn(t.id),
+                    "protectionEnabled": t.protected,
+                });
+                if t.protected {
+                    // ECS's default protection period: 2 hours.
+                    o["expirationDate"] = json!(v.now_s + 7200.0);
+                }
+                o
+            })?;
             Ok(json!({"protectedTasks": protected, "failures": failures}))
         }
         "ListContainerInstances" => {
             check_cluster(st, req)?;
             let (start, max) = page(req)?;
-            let v = st.view(&api)?;
-            if v.obs.instances.is_none() {
-                return Err(WireError::unavailable(&api));
+            // Instances belong to the cluster: every service's, service by service.
+            let mut arns = Vec::new();
+            for w in &st.worlds {
+                let v = w.view(&api)?;
+                if v.obs.instances.is_none() {
+                    return Err(WireError::unavailable(&api));
+                }
+                if text(req, "status").is_none_or(|s| s == "ACTIVE") {
+                    arns.extend(v.instances.iter().map(|i| w.names.instance_arn(i.id)));
+                }
             }
-            let active = text(req, "status").is_none_or(|s| s == "ACTIVE");
-            let arns: Vec<String> = if active {
-                v.instances
-                    .iter()
-                    .map(|i| st.names.instance_arn(i.id))
-                    .collect()
-            } else {
-                Vec::new()
-            };
             let (page, next) = paged(arns, start, max);
             Ok(json!({"containerInstanceArns": page, "nextToken": next}))
         }
@@ -291,52 +338,54 @@ fn dispatch(st: &mut TwinState, op: &str, req: &Value) -> Result<Value, WireErro
             check_cluster(st, req)?;
             let asked = strings(req, "containerInstances");
             at_most_100("containerInstances", asked.len())?;
-            let v = st.view(&api)?;
-            if v.obs.instances.is_none() {
-                return Err(WireError::unavailable(&api));
-            }
-            let mut out = Vec::new();
-            let mut failures = Vec::new();
-            for arn in asked {
-                let found = v
-                    .instances
-                    .iter()
-                    .find(|i| st.names.instance_arn(i.id) == arn);
-                match found {
-                    Some(i) => {
-                        let mut o = json!({
-                            "containerInstanceArn": arn,
-                            "ec2InstanceId": format!("i-{:017x}", i.id),
-                            "status": "ACTIVE",
-                            "agentConnected": true,
-                            "registeredAt": i.registered_s,
-                            "runningTasksCount": i.running_tasks,
-                            "pendingTasksCount": i.pending_tasks,
-                        });
-                        if let Some(cp) = &st.names.capacity_provider {
-                            o["capacityProviderName"] = json!(cp);
-                        }
-                        out.push(o);
-                    }
-                    None => failures.push(json!({"arn": arn, "reason": "MISSING"})),
+            for w in &st.worlds {
+                if w.view(&api)?.obs.instances.is_none() {
+                    return Err(WireError::unavailable(&api));
                 }
             }
+            let (out, failures) = each_found(
+                asked,
+                |arn| {
+                    let (k, id) = owner(st, arn, Names::instance_arn)?;
+                    let w = &st.worlds[k];
+                    let i = w.view.as_ref()?.instances.iter().find(|i| i.id == id)?;
+                    Some((w, i))
+                },
+                |(w, i)| {
+                    let mut o = json!({
+                        "containerInstanceArn": w.names.instance_arn(i.id),
+                        "ec2InstanceId": format!("i-{:017x}", i.id),
+                        "status": "ACTIVE",
+                        "agentConnected": true,
+                        "registeredAt": i.registered_s,
+                        "runningTasksCount": i.running_tasks,
+                        "pendingTasksCount": i.pending_tasks,
+                    });
+                    if let Some(cp) = &w.names.capacity_provider {
+                        o["capacityProviderName"] = json!(cp);
+                    }
+                    o
+                },
+            );
             Ok(json!({"containerInstances": out, "failures": failures}))
         }
         "DescribeCapacityProviders" => {
-            let v = st.view(&api)?;
+            st.worlds[0].view(&api)?;
             let mut providers = Vec::new();
             let mut failures = Vec::new();
             for name in strings(req, "capacityProviders") {
-                if st.names.capacity_provider.as_deref() == Some(name.as_str()) {
-                    check_cluster(st, req)?;
-                    let sia = v
-                        .obs
-                        .scale_in_after_s
-                        .ok_or_else(|| WireError::unavailable(&api))?;
-                    providers.push(provider_json(st, &name, sia));
-                } else {
-                    failures.push(json!({"arn": name, "reason": "MISSING"}));
+                match st.by_capacity_provider(&name) {
+                    Some(k) => {
+                        check_cluster(st, req)?;
+                        let w = &st.worlds[k];
+                        let sia = w
+                            .view(&api)?
+                            .obs
+                            .scale_in_after_s
+                            .ok_or_else(|| WireError::unavailable(&api))?;
+                        providers.push(provider_json(w, &name, sia));
+                    }
+                    None => failures.push(json!({"arn": name, "reason": "MISSING"})),
                 }
             }
             Ok(json!({"capacityProviders": providers, "failures": failures}))
@@ -349,18 +398,19 @@ fn dispatch(st: &mut TwinState, op: &str, req: &Value) -> Result<Value, WireErro
     }
 }
 
-fn service_json(st: &TwinState, desired: u32, running: u32, pending: u32) -> Value {
+fn service_json(w: &ServiceWorld, desired: u32, running: u32, pending: u32) -> Value {
+    let n = &w.names;
     let mut s = json!({
-        "serviceName": st.names.service,
+        "serviceName": n.service,
         "serviceArn": format!("arn:aws:ecs:{}:{}:service/{}/{}", super::REGION, super::ACCOUNT,
-            st.names.cluster, st.names.service),
-        "clusterArn": st.names.cluster_arn(),
+            n.cluster, n.service),
+        "clusterArn": n.cluster_arn(),
         "status": "ACTIVE",
         "desiredCount": desired,
         "runningCount": running,
         "pendingCount": pending,
     });
-    if let Some(cp) = &st.names.capacity_provider {
+    if let Some(cp) = &n.capacity_provider {
         s["capacityProviderStrategy"] = json!([{"capacityProvider": cp, "weight": 1, "base": 0}]);
     }
     s
@@ -368,12 +418,12 @@ fn service_json(st: &TwinState, desired: u32, running: u32, pending: u32) -> Val
 
 /// The MI provider as ECS describes it: only members the SDK models, so the edge's
 /// read-modify-write may proceed.
-fn provider_json(st: &TwinState, name: &str, scale_in_after_s: i32) -> Value {
+fn provider_json(w: &ServiceWorld, name: &str, scale_in_after_s: i32) -> Value {
     json!({
         "capacityProviderArn": format!("arn:aws:ecs:{}:{}:capacity-provider/{name}",
             super::REGION, super::ACCOUNT),
         "name": name,
-        "cluster": st.names.cluster,
+        "cluster": w.names.cluster,
         "status": "ACTIVE",
         "type": "MANAGED_INSTANCES",
         "updateStatus": "UPDATE_COMPLETE",
@@ -403,11 +453,11 @@ fn update_capacity_provider(
     api: &str,
 ) -> Result<Value, WireError> {
     let name = text(req, "name").unwrap_or("");
-    if st.names.capacity_provider.as_deref() != Some(name) {
+    let Some(k) = st.by_capacity_provider(name) else {
         return Err(invalid(format!(
             "The specified capacity provider {name} does not exist"
         )));
-    }
+    };
     check_cluster(st, req)?;
     let Some(mi) = req.get("managedInstancesProvider") else {
         return Err(invalid(
@@ -430,8 +480,9 @@ fn update_capacity_provider(
             "scaleInAfter must be -1 or 0..=3600, got {sia}"
         )));
     }
-    st.view(api)?;
-    let now = st.apply_at_s;
+    let w = &mut st.worlds[k];
+    w.view(api)?;
+    let now = w.apply_at_s;
     let action = Action::SetScaleInAfter {
         seconds: sia as i32,
         reason: Reason::new(
@@ -439,10 +490,10 @@ fn update_capacity_provider(
             "UpdateCapacityProvider through the twin",
         ),
     };
-    st.sim
+    w.sim
         .apply_now(&action, now)
         .map_err(WireError::from_apply)?;
-    let mut p = provider_json(st, name, st.sim.scale_in_after_s());
+    let mut p = provider_json(w, name, w.sim.scale_in_after_s());
     p["updateStatus"] = json!("UPDATE_COMPLETE");
     Ok(json!({"capacityProvider": p}))
 }

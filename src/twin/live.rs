@@ -1,5 +1,6 @@
 //! Live mode (`preheat twin --serve`): the twin's endpoints in real time, or `speed` times
-//! faster, for a `preheat run --endpoint-url` started elsewhere.
+//! faster, for a `preheat run --endpoint-url` started elsewhere (one or several services, all
+//! advanced together).
 //!
 //! A refresher advances the world to the time the wall clock says (through `TimeMap`) about
 //! once a second and freezes a new view, with every time in it moved onto the wall clock, so
@@ -72,22 +73,24 @@ pub fn to_wall(mut v: WireView, m: &TimeMap) -> WireView {
     v
 }
 
-/// Advance the world to wall-clock now and serve the new view.
+/// Advance every service's world to wall-clock now and serve the new views.
 pub fn refresh(state: &Shared, m: &TimeMap) -> f64 {
     let sim_now = m.sim_at(unix_now_s());
     let mut st = lock(state);
-    let v = st.sim.wire_view(sim_now);
-    st.view = Some(to_wall(v, m));
-    st.apply_at_s = sim_now;
+    for w in &mut st.worlds {
+        let v = w.sim.wire_view(sim_now);
+        w.view = Some(to_wall(v, m));
+        w.apply_at_s = sim_now;
+    }
     sim_now
 }
 
-/// Refresh every `every` until the world has finished or shutdown is requested; returns the
+/// Refresh every `every` until every world has finished or shutdown is requested; returns the
 /// world's time at the end.
 pub async fn run(state: &Shared, m: &TimeMap, every: Duration, mut shutdown: Shutdown) -> f64 {
     loop {
         let now = refresh(state, m);
-        if lock(state).sim.finished(now) {
+        if lock(state).worlds.iter().all(|w| w.sim.finished(now)) {
             return now;
         }
         tokio::select! {

@@ -68,10 +68,11 @@ impl World for Lockstep {
     async fn observe(&mut self, service: usize, now_s: f64) -> Observation {
         {
             let mut st = lock(&self.state);
-            let view = st.sim.wire_view(now_s);
-            note_cold_misreads(&view, &mut self.cold_misreads);
-            st.view = Some(view);
-            st.apply_at_s = now_s;
+            let w = &mut st.worlds[0];
+            w.freeze(now_s);
+            if let Some(view) = &w.view {
+                note_cold_misreads(view, &mut self.cold_misreads);
+            }
         }
         self.edge.observe(service, now_s).await
     }
@@ -84,7 +85,7 @@ impl World for Lockstep {
         self.edge.apply(service, actions, now_s).await
     }
     fn finished(&self, now_s: f64) -> bool {
-        lock(&self.state).sim.finished(now_s)
+        lock(&self.state).worlds[0].sim.finished(now_s)
     }
 }
 
@@ -179,12 +180,18 @@ pub fn run_raw_with(
     })?;
     let mut st = lock(&state);
     let TwinState {
-        sim: world,
+        worlds,
         calls,
         wire_fault_counts,
         ..
     } = &mut *st;
-    let mut raw = finish(world, setup, name, stats.ticks, stats.apply_errors);
+    let mut raw = finish(
+        &mut worlds[0].sim,
+        setup,
+        name,
+        stats.ticks,
+        stats.apply_errors,
+    );
     for (row, text) in raw.timeline.iter_mut().zip(reasons.0) {
         row.reason = text;
     }

@@ -10,7 +10,9 @@
 //! A request without an `Authorization` header is refused, so a client that lost its
 //! credentials is not hidden.
 //!
-//! This file holds the shared state, the server and the routing; `ecs.rs`, `sqs.rs` and
+//! One twin serves one service or several of one cluster, each service with its own world
+//! (`ServiceWorld`), found by the names a request carries. This file holds the shared state,
+//! the server and the routing; `ecs.rs`, `sqs.rs` and
 //! `cloudwatch.rs` answer each service; `lockstep.rs` runs the real edge against the twin on a
 //! virtual clock. Deciding anything is left to the policy on the other side of the wire.
 
@@ -88,7 +90,7 @@ impl WireError {
     }
 }
 
-/// The names the twin's one service answers to (from the service config).
+/// The names one service of the twin answers to (from the service config).
 #[derive(Debug, Clone)]
 pub struct Names {
     pub cluster: String,
@@ -96,16 +98,54 @@ pub struct Names {
     /// The queue name (last segment of the configured queue URL).
     pub queue: String,
     pub capacity_provider: Option<String>,
+    /// The service's number in the twin (0 for the first): the high hex digits of the task and
+    /// instance ids in its ARNs, so two services' ARNs never collide in their shared cluster.
+    pub index: usize,
 }
+
+/// ARN ids are 32 hex digits: the service's number in the first 8, the world's own id in the
+/// last 24 (so the first service's ARNs are those a one-service twin has always handed out).
+const ID_DIGITS: usize = 24;
 
 impl Names {
     pub fn of(s: &ServiceConfig) -> Self {
+        Names::nth(s, 0)
+    }
+
+    /// The names of service `k` of a twin built from one service config: the first keeps the
+    /// configured names, the others add `-k` to the service, the queue and the capacity
+    /// provider (all share the cluster). `preheat footprint` names its services the same way.
+    pub fn nth(s: &ServiceConfig, k: usize) -> Self {
+        let suffix = |name: &str| {
+            if k == 0 {
+                name.to_string()
+            } else {
+                format!("{name}-{k}")
+            }
+        };
         Names {
             cluster: s.cluster.clone(),
-            service: s.service.clone(),
-            queue: crate::aws::cloudwatch::queue_name(&s.queue_url).to_string(),
-            capacity_provider: s.capacity_provider.clone(),
+            service: suffix(&s.service),
+            queue: suffix(crate::aws::cloudwatch::queue_name(&s.queue_url)),
+            capacity_provider: s.capacity_provider.as_deref().map(suffix),
+            index: k,
         }
+    }
+
+    /// The service config a controller uses for service `k` of a twin built from `base`:
+    /// `base` with the service, queue URL and capacity provider of `Names::nth(base, k)`.
+    pub fn config(base: &ServiceConfig, k: usize) -> ServiceConfig {
+        let n = Names::nth(base, k);
+        let mut s = base.clone();
+        let dir = base
+            .queue_url
+            .rsplit_once('/')
+            .map_or(base.queue_url.as_str(), |(d, _)| d);
+        s.queue_url = format!("{dir}/{}", n.queue);
+        s.name = n.service.clone();
+        s.service = n.service;
+        s.capacity_provider = n.capacity_provider;
+        s
     }
 
     pub fn cluster_arn(&self) -> String {
@@ -114,21 +154,42 @@ impl Names {
 
     pub fn task_arn(&self, id: usize) -> String {
         format!(
-            "arn:aws:ecs:{REGION}:{ACCOUNT}:task/{}/{id:032x}",
-            self.cluster
+            "arn:aws:ecs:{REGION}:{ACCOUNT}:task/{}/{:08x}{id:0w$x}",
+            self.cluster,
+            self.index,
+            w = ID_DIGITS
         )
     }
 
     pub fn instance_arn(&self, id: usize) -> String {
         format!(
-            "arn:aws:ecs:{REGION}:{ACCOUNT}:container-instance/{}/{id:032x}",
-            self.cluster
+            "arn:aws:ecs:{REGION}:{ACCOUNT}:container-instance/{}/{:08x}{id:0w$x}",
+            self.cluster,
+            self.index,
+            w = ID_DIGITS
         )
     }
 }
 
-/// What the server shares with whoever advances the world.
-pub struct TwinState {
+/// The service number and the world's id in the last segment of a task or instance ARN the
+/// twin issued (or a bare id): `None` if it is not hex.
+pub fn split_id(arn: &str) -> Option<(usize, usize)> {
+    let tail = arn.rsplit('/').next()?;
+    if !tail.is_ascii() {
+        return None;
+    }
+    let cut = tail.len().saturating_sub(ID_DIGITS);
+    let (k, id) = tail.split_at(cut);
+    let k = if k.is_empty() {
+        0
+    } else {
+        usize::from_str_radix(k, 16).ok()?
+    };
+    Some((k, usize::from_str_radix(id, 16).ok()?))
+}
+
+/// One service the twin serves: its simulated world, its names and the tick being served.
+pub struct ServiceWorld {
     pub sim: SimWorld,
     pub names: Names,
     /// The tick being served (`None` before the first tick: every read answers unavailable).
@@ -137,6 +198,27 @@ pub struct TwinState {
     pub view: Option<WireView>,
     /// The world's time at which a write is applied (the tick's in lockstep, now when live).
     pub apply_at_s: f64,
+}
+
+impl ServiceWorld {
+    /// The tick's view, or the error every read answers before the first tick.
+    pub fn view(&self, api: &str) -> Result<&WireView, WireError> {
+        self.view
+            .as_ref()
+            .ok_or_else(|| WireError::unavailable(api))
+    }
+
+    /// Serve the world as it is at `now_s` (its own clock), writes applied then too.
+    pub fn freeze(&mut self, now_s: f64) {
+        self.view = Some(self.sim.wire_view(now_s));
+        self.apply_at_s = now_s;
+    }
+}
+
+/// What the server shares with whoever advances the worlds.
+pub struct TwinState {
+    /// One per service, all in one cluster (`worlds[k].names.index == k`); never empty.
+    pub worlds: Vec<ServiceWorld>,
     /// Requests answered, per operation (`ecs:ListTasks`, ...), refusals included.
     pub calls: BTreeMap<String, u64>,
     /// Faults injected at the wire, and how many of each were.
@@ -149,12 +231,25 @@ pub struct TwinState {
 pub type Shared = Arc<Mutex<TwinState>>;
 
 impl TwinState {
+    /// A twin serving one service.
     pub fn new(sim: SimWorld, names: Names) -> Shared {
+        TwinState::many(vec![(sim, names)])
+    }
+
+    /// A twin serving several services of one cluster, each with its own world (service `k`
+    /// named `Names::nth(.., k)`). Panics on an empty list: a twin serves at least one.
+    pub fn many(worlds: Vec<(SimWorld, Names)>) -> Shared {
+        assert!(!worlds.is_empty(), "a twin serves at least one service");
         Arc::new(Mutex::new(TwinState {
-            sim,
-            names,
-            view: None,
-            apply_at_s: f64::NEG_INFINITY,
+            worlds: worlds
+                .into_iter()
+                .map(|(sim, names)| ServiceWorld {
+                    sim,
+                    names,
+                    view: None,
+                    apply_at_s: f64::NEG_INFINITY,
+                })
+                .collect(),
             calls: BTreeMap::new(),
             wire_faults: faults::WireFaults::default(),
             wire_fault_counts: BTreeMap::new(),
@@ -162,11 +257,33 @@ impl TwinState {
         }))
     }
 
-    /// The tick's view, or the error every read answers before the first tick.
-    pub fn view(&self, api: &str) -> Result<&WireView, WireError> {
-        self.view
-            .as_ref()
-            .ok_or_else(|| WireError::unavailable(api))
+    /// The cluster every service is in.
+    pub fn cluster(&self) -> &str {
+        &self.worlds[0].names.cluster
+    }
+
+    /// The service named `name` (a name or an ARN).
+    pub fn by_service(&self, name: &str) -> Option<usize> {
+        let name = name.rsplit('/').next().unwrap_or(name);
+        self.worlds.iter().position(|w| w.names.service == name)
+    }
+
+    /// The service whose queue is named `queue`.
+    pub fn by_queue(&self, queue: &str) -> Option<usize> {
+        self.worlds.iter().position(|w| w.names.queue == queue)
+    }
+
+    /// The service whose MI capacity provider is named `name`.
+    pub fn by_capacity_provider(&self, name: &str) -> Option<usize> {
+        self.worlds
+            .iter()
+            .position(|w| w.names.capacity_provider.as_deref() == Some(name))
+    }
+
+    /// The world's time the wire faults are drawn at (the first service's: every service is
+    /// advanced to the same time).
+    fn now_s(&self) -> f64 {
+        self.worlds[0].apply_at_s
     }
 }
 
@@ -277,7 +394,8 @@ pub fn answer(
     let n = st.calls.entry(key.clone()).or_default();
     *n += 1;
     let n = *n;
-    let fault = st.wire_faults.pick(st.apply_at_s, &key, n);
+    let now_s = st.now_s();
+    let fault = st.wire_faults.pick(now_s, &key, n);
     if let Some(f) = fault {
         *st.wire_fault_counts.entry(f.name()).or_default() += 1;
     }

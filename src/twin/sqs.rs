@@ -1,5 +1,5 @@
 //! The twin's SQS endpoint (AWS JSON 1.0, query-compatible): `GetQueueAttributes` for the
-//! configured queue, answered with the tick's approximate counts (as stale as the simulation
+//! configured queue (each service's, by its name), answered with the tick's approximate counts (as stale as the simulation
 //! says). Errors carry the classic query code in `x-amzn-query-error`, which the SDK reads.
 //!
 //! Queues are matched by name (the last segment of the URL), so the real queue URL of a policy
@@ -51,13 +51,13 @@ fn dispatch(st: &TwinState, op: &str, req: &Value) -> Result<Value, WireError> {
     match op {
         "GetQueueAttributes" => {
             let url = req.get("QueueUrl").and_then(Value::as_str).unwrap_or("");
-            if crate::aws::cloudwatch::queue_name(url) != st.names.queue {
+            let Some(k) = st.by_queue(crate::aws::cloudwatch::queue_name(url)) else {
                 return Err(WireError::client(
                     "QueueDoesNotExist",
                     format!("The specified queue does not exist: {url}"),
                 ));
-            }
-            let v = st.view("sqs:GetQueueAttributes")?;
+            };
+            let v = st.worlds[k].view("sqs:GetQueueAttributes")?;
             let q = v
                 .obs
                 .queue

@@ -49,14 +49,11 @@ fn set_desired(state: &Shared, n: u32, at_s: f64) {
         desired: n,
         reason: Reason::new(ReasonCode::Forecast, "test"),
     };
-    st.sim.apply_now(&a, at_s).unwrap();
+    st.worlds[0].sim.apply_now(&a, at_s).unwrap();
 }
 
 fn freeze(state: &Shared, at_s: f64) {
-    let mut st = lock(state);
-    let v = st.sim.wire_view(at_s);
-    st.view = Some(v);
-    st.apply_at_s = at_s;
+    lock(state).worlds[0].freeze(at_s);
 }
 
 /// 250 tasks: ListTasks pages (100 + 100 + 50), DescribeTasks in batches of 100 and
@@ -135,7 +132,7 @@ fn capacity_provider_read_modify_write_reaches_the_world() {
             .unwrap_err();
         assert!(matches!(err, AwsError::NotFound { .. }), "{err}");
     });
-    assert_eq!(lock(&state).sim.scale_in_after_s(), 120);
+    assert_eq!(lock(&state).worlds[0].sim.scale_in_after_s(), 120);
 }
 
 /// Unsigned requests are refused; unknown names and injected faults come back in the shapes
@@ -265,4 +262,212 @@ fn two_controllers_contend_for_one_lease() {
         ));
     });
     assert_eq!(lock(&state).items.len(), 1);
+}
+
+/// A twin serving three services of the bundled config's cluster; service `k` runs `k + 1`
+/// tasks (all RUNNING by t = 1800 s) and had `k + 1` jobs arrive at 15 min (within the
+/// edge's CloudWatch look-back at 30 min).
+fn three_services() -> (Shared, Vec<crate::core::config::ServiceConfig>) {
+    let cfg = Config::parse(DEFAULT_CONFIG_YAML, "t").unwrap();
+    let base = &cfg.services[0];
+    let worlds = (0..3)
+        .map(|k| {
+            let jobs: Vec<Job> = (0..=k)
+                .map(|i| Job {
+                    arrival_s: 900.0 + i as f64,
+                    service_s: 50_000.0,
+                })
+                .collect();
+            let world = SimWorld::new(service(8), SimConfig::default(), &jobs, 0.0, false);
+            (world, Names::nth(base, k))
+        })
+        .collect();
+    let state = TwinState::many(worlds);
+    for k in 0..3 {
+        let mut st = lock(&state);
+        let a = Action::SetDesired {
+            desired: k as u32 + 1,
+            reason: Reason::new(ReasonCode::Forecast, "test"),
+        };
+        st.worlds[k].sim.apply_now(&a, 0.0).unwrap();
+        st.worlds[k].freeze(1800.0);
+    }
+    let configs = (0..3).map(|k| Names::config(base, k)).collect();
+    (state, configs)
+}
+
+/// Each request reaches the world of the service, queue, task, instance or capacity provider
+/// it names; the cluster's lists hold every service's; writes change only the named world.
+#[test]
+fn several_services_are_routed_by_their_names() {
+    let (state, cfgs) = three_services();
+    let cluster = cfgs[0].cluster.clone();
+    rt().block_on(async {
+        let ep = start(&state).await;
+        let c = lockstep::clients(&ep).await;
+        let mut all_arns = Vec::new();
+        for (k, s) in cfgs.iter().enumerate() {
+            let counts = ecs::service_counts(&c.ecs, &ep, &cluster, &s.service)
+                .await
+                .unwrap();
+            assert_eq!(counts.desired, k as u32 + 1, "{}", s.service);
+            let tasks = ecs::service_tasks(&c.ecs, &ep, &cluster, &s.service)
+                .await
+                .unwrap();
+            assert_eq!(tasks.len(), k + 1, "{}", s.service);
+            assert!(tasks.iter().all(|t| split_id(&t.arn).unwrap().0 == k));
+            all_arns.extend(tasks.into_iter().map(|t| t.arn));
+            let cp_name = s.capacity_provider.clone().unwrap();
+            let p = cp::capacity_provider(&c.ecs, &ep, &cluster, &cp_name)
+                .await
+                .unwrap();
+            assert_eq!(p.scale_in_after_s, Some(300));
+            sqs::queue_depth(&c.sqs, &ep, &s.queue_url).await.unwrap();
+        }
+        // ARNs are unique across services, and one call finds tasks of several.
+        let distinct: std::collections::BTreeSet<&String> = all_arns.iter().collect();
+        assert_eq!(distinct.len(), 6);
+        let prot = ecs::task_protection(&c.ecs, &ep, &cluster, &all_arns)
+            .await
+            .unwrap();
+        assert_eq!(prot.len(), 6);
+        assert_eq!(
+            prot.values().filter(|&&p| p).count(),
+            6,
+            "one held job each"
+        );
+        // Instances are the cluster's: every service's, each with its own provider.
+        let inst = ecs::container_instances(&c.ecs, &ep, &cluster)
+            .await
+            .unwrap();
+        assert_eq!(inst.len(), 6);
+        for (k, s) in cfgs.iter().enumerate() {
+            let mine = inst
+                .iter()
+                .filter(|i| i.capacity_provider == s.capacity_provider)
+                .count();
+            assert_eq!(mine, k + 1, "{:?}", s.capacity_provider);
+        }
+        // Writes reach only the named world.
+        ecs::update_desired(&c.ecs, &ep, &cluster, &cfgs[1].service, 5)
+            .await
+            .unwrap();
+        let cp2 = cfgs[2].capacity_provider.clone().unwrap();
+        cp::update_scale_in_after(&c.ecs, &ep, &cluster, &cp2, 60)
+            .await
+            .unwrap();
+    });
+    let st = lock(&state);
+    let desired: Vec<u32> = st.worlds.iter().map(|w| w.sim.desired()).collect();
+    assert_eq!(desired, [1, 5, 3]);
+    let sia: Vec<i32> = st.worlds.iter().map(|w| w.sim.scale_in_after_s()).collect();
+    assert_eq!(sia, [300, 300, 60]);
+}
+
+/// The footprint's set-up: one `AwsWorld` with one client set for every service reads each
+/// service's own world (its tasks, its queue, its CloudWatch sums from the one batched call).
+#[test]
+fn one_edge_reads_each_service_from_its_own_world() {
+    let (state, cfgs) = three_services();
+    rt().block_on(async {
+        let ep = start(&state).await;
+        let mut edge = crate::aws::AwsWorld::new(lockstep::clients(&ep).await, cfgs);
+        for k in 0..3 {
+            let obs = crate::world::World::observe(&mut edge, k, 1800.0).await;
+            assert_eq!(obs.tasks.as_ref().map(Vec::len), Some(k + 1), "service {k}");
+            assert_eq!(obs.service.map(|s| s.desired), Some(k as u32 + 1));
+            assert!(obs.queue.is_some());
+            let sent: u64 = obs
+                .metrics
+                .as_ref()
+                .map_or(0, |m| m.minutes.iter().map(|s| s.sent).sum());
+            assert_eq!(sent, k as u64 + 1, "service {k}'s jobs");
+        }
+    });
+    assert_eq!(lock(&state).calls["cloudwatch:GetMetricData"], 1);
+}
+
+/// Names no service has get the answers ECS and SQS give: QueueDoesNotExist,
+/// ServiceNotFoundException, MISSING failures for services, tasks and capacity providers, an
+/// invalid parameter for an unknown provider's update, and a foreign cluster not found.
+#[test]
+fn unknown_names_in_a_multi_service_twin_get_aws_errors() {
+    let (state, cfgs) = three_services();
+    let cluster = cfgs[0].cluster.clone();
+    let ecs_call = |op: &str, body: serde_json::Value| {
+        let target = format!("AmazonEC2ContainerServiceV20141113.{op}");
+        let a = answer(
+            &state,
+            Some(&target),
+            "/",
+            true,
+            body.to_string().as_bytes(),
+        )
+        .unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&a.body).unwrap();
+        (a.status, v)
+    };
+    let (status, v) = ecs_call(
+        "DescribeServices",
+        serde_json::json!({"cluster": cluster, "services": ["whisper-worker-3", cfgs[2].service]}),
+    );
+    assert_eq!(status, 200);
+    assert_eq!(v["failures"][0]["reason"], "MISSING", "{v}");
+    assert_eq!(v["services"][0]["serviceName"], cfgs[2].service.as_str());
+    let (status, v) = ecs_call(
+        "UpdateService",
+        serde_json::json!({"cluster": cluster, "service": "whisper-worker-3", "desiredCount": 1}),
+    );
+    assert_eq!(
+        (status, v["__type"].as_str()),
+        (400, Some("ServiceNotFoundException"))
+    );
+    // A task ARN of a service the twin does not have (number 7), and one never issued.
+    let n7 = Names::nth(
+        &Config::parse(DEFAULT_CONFIG_YAML, "t").unwrap().services[0],
+        7,
+    );
+    let (status, v) = ecs_call(
+        "DescribeTasks",
+        serde_json::json!({"cluster": cluster, "tasks": [n7.task_arn(0), "arn:aws:ecs:x:task/zz"]}),
+    );
+    assert_eq!(status, 200);
+    assert_eq!(v["failures"].as_array().map(Vec::len), Some(2), "{v}");
+    let (_, v) = ecs_call(
+        "DescribeCapacityProviders",
+        serde_json::json!({"cluster": cluster, "capacityProviders": ["gpu-mi-9"]}),
+    );
+    assert_eq!(v["failures"][0]["reason"], "MISSING", "{v}");
+    let (status, v) = ecs_call(
+        "UpdateCapacityProvider",
+        serde_json::json!({"cluster": cluster, "name": "gpu-mi-9"}),
+    );
+    assert_eq!(
+        (status, v["__type"].as_str()),
+        (400, Some("InvalidParameterException"))
+    );
+    let (status, v) = ecs_call(
+        "ListTasks",
+        serde_json::json!({"cluster": "another-cluster", "serviceName": cfgs[1].service}),
+    );
+    assert_eq!(
+        (status, v["__type"].as_str()),
+        (400, Some("ClusterNotFoundException"))
+    );
+    rt().block_on(async {
+        let ep = start(&state).await;
+        let c = lockstep::clients(&ep).await;
+        let e = sqs::queue_depth(
+            &c.sqs,
+            &ep,
+            "https://sqs.us-east-1.amazonaws.com/1/transcribe-jobs-3",
+        )
+        .await
+        .unwrap_err();
+        assert!(matches!(e, AwsError::NotFound { .. }), "{e}");
+        let e = ecs::service_counts(&c.ecs, &ep, &cluster, "whisper-worker-3")
+            .await
+            .unwrap_err();
+        assert!(matches!(e, AwsError::NotFound { .. }), "{e}");
+    });
 }
