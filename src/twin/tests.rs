@@ -504,6 +504,13 @@ async fn observe_all(
 #[test]
 fn batched_reads_match_one_by_one_in_fewer_calls() {
     let (state, cfgs) = three_services();
+    let sqs_counted = || {
+        crate::aws::stats::snapshot()
+            .into_iter()
+            .find(|(api, _)| *api == "sqs:GetQueueAttributes")
+            .map_or(0, |(_, c)| c.calls)
+    };
+    let sqs0 = sqs_counted();
     let (batched, alone, calls) = rt().block_on(async {
         let ep = start(&state).await;
         let before = lock(&state).calls.clone();
@@ -535,6 +542,12 @@ fn batched_reads_match_one_by_one_in_fewer_calls() {
         calls.get("ecs:ListTasks"),
         Some(&2),
         "RUNNING and STOPPED, cluster-wide: {calls:?}"
+    );
+    // Regression: the queue reads went around the per-API counters, so `preheat footprint`
+    // left them out of its SDK calls per tick (counters are global: other tests add to them).
+    assert!(
+        sqs_counted() >= sqs0 + 2 * cfgs.len() as u64,
+        "one GetQueueAttributes per service, batched and alone, counted"
     );
 }
 
