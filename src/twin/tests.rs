@@ -601,3 +601,29 @@ fn a_failed_batched_call_marks_every_covered_service_missing() {
         assert!(o.queue.is_some() && o.scale_in_after_s.is_some(), "{o:?}");
     }
 }
+
+/// Regression (issue #11, footprint): a DescribeServices after an UpdateService showed the
+/// desired count of the view frozen before the write, so a live twin (refreshed about once a
+/// second) drew the same UpdateService from every tick until the refresh.
+#[test]
+fn describe_services_shows_the_desired_count_just_written() {
+    let (state, cfgs) = three_services();
+    let cluster = cfgs[0].cluster.clone();
+    let (before, after) = rt().block_on(async {
+        let ep = start(&state).await;
+        let c = lockstep::clients(&ep).await;
+        let s = &cfgs[1].service;
+        let before = ecs::service_counts(&c.ecs, &ep, &cluster, s).await.unwrap();
+        ecs::update_desired(&c.ecs, &ep, &cluster, s, before.desired + 3)
+            .await
+            .unwrap();
+        let after = ecs::service_counts(&c.ecs, &ep, &cluster, s).await.unwrap();
+        (before, after)
+    });
+    assert_eq!(after.desired, before.desired + 3);
+    assert_eq!(
+        (after.running, after.pending),
+        (before.running, before.pending),
+        "the tasks are the world's until it moves"
+    );
+}
