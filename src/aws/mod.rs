@@ -3,10 +3,11 @@
 //! (`stats.rs`, through `call`), and implements `World` over SQS, CloudWatch and ECS
 //! (`AwsWorld`).
 //!
-//! Per service per tick it reads the queue, the service, every page of its tasks (with their
-//! protection), the cluster's instances and the capacity provider (see `sqs.rs`, `ecs.rs`,
-//! `cp.rs`), and turns each failed or cut-short read into a `None` field of the `Observation`;
-//! the core refuses to scale in on `None`. At start-up it calls each of those reads once and
+//! Each tick it reads every service's queue (`sqs.rs`), and once per cluster, in batched calls
+//! for all the cluster's services, the services, every page of their tasks (with their
+//! protection), the instances and the capacity providers (`batch.rs` over `ecs.rs`, `cp.rs`),
+//! then turns each failed or cut-short read into a `None` field of the `Observation` of every
+//! service the read covered; the core refuses to scale in on `None`. At start-up it calls each of those reads once and
 //! reports every missing resource or permission. It writes only what the core decided
 //! (`UpdateService`, and the read-modify-write `UpdateCapacityProvider`), at most one
 //! capacity-provider write per second. It decides nothing itself, does not log decisions (the
