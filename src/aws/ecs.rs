@@ -277,6 +277,13 @@ pub async fn cluster_tasks(
     services: &[&str],
 ) -> Result<Vec<Vec<EcsTask>>, AwsError> {
     let tasks = read_tasks(client, endpoint, cluster, None).await?;
+    Ok(split_by_group(tasks, services))
+}
+
+/// One list per asked service (name or ARN) of the tasks whose `group` is `service:NAME`.
+/// Tasks of other services, standalone tasks (`family:...`) and tasks without a group belong
+/// to none; a service named twice gets its tasks twice.
+fn split_by_group(tasks: Vec<(Option<String>, EcsTask)>, services: &[&str]) -> Vec<Vec<EcsTask>> {
     let groups: Vec<String> = services
         .iter()
         .map(|s| format!("service:{}", short_name(s)))
@@ -284,14 +291,13 @@ pub async fn cluster_tasks(
     let mut out = vec![Vec::new(); services.len()];
     for (g, t) in tasks {
         let Some(g) = g else { continue };
-        // The same service named twice in the config gets its tasks twice.
         for (k, want) in groups.iter().enumerate() {
             if *want == g {
                 out[k].push(t.clone());
             }
         }
     }
-    Ok(out)
+    out
 }
 
 /// One ACTIVE container instance of the cluster.
@@ -475,4 +481,40 @@ pub async fn update_desired(
         )
     })?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn task(arn: &str) -> EcsTask {
+        EcsTask {
+            arn: arn.into(),
+            last_status: "RUNNING".into(),
+            created_at_s: Some(0.0),
+            started_at_s: None,
+            container_instance_arn: None,
+        }
+    }
+
+    #[test]
+    fn a_cluster_listing_is_split_by_service_group() {
+        let g = |s: &str| Some(s.to_string());
+        let tasks = vec![
+            (g("service:a"), task("t1")),
+            (g("service:b"), task("t2")),
+            (g("service:a"), task("t3")),
+            (g("service:other"), task("t4")),
+            (g("family:batch-job"), task("t5")),
+            (None, task("t6")),
+        ];
+        let arns = |v: &[EcsTask]| v.iter().map(|t| t.arn.clone()).collect::<Vec<_>>();
+        let split = split_by_group(
+            tasks,
+            &["a", "arn:aws:ecs:us-east-1:1:service/c/b", "missing"],
+        );
+        assert_eq!(arns(&split[0]), ["t1", "t3"]);
+        assert_eq!(arns(&split[1]), ["t2"], "a service named by its ARN");
+        assert!(split[2].is_empty(), "no task of a service not running any");
+    }
 }
