@@ -154,7 +154,7 @@ fn lists_are_read_to_the_end_and_described_in_batches() {
     );
     assert_eq!(
         calls["gettaskprotection"],
-        15,
+        150_u32.div_ceil(ecs::PROTECTION_BATCH as u32),
         "150 tasks in batches of {}: {calls:?}",
         ecs::PROTECTION_BATCH
     );

@@ -170,6 +170,62 @@ fn observes_real_queue_counts_and_service() {
     });
 }
 
+/// Issue #11 (footprint): several services of one cluster observed in one tick (one batched
+/// DescribeServices, one cluster-wide task read) give the same observations as each observed
+/// alone; a service the answer lists as a failure is unknown on its own, the others intact.
+#[test]
+fn several_services_in_one_tick_match_one_by_one() {
+    let ep = endpoint();
+    let cluster = unique("batch");
+    rt().block_on(async {
+        let emu = Emulator::connect(&ep).await.unwrap();
+        let mut cfgs = Vec::new();
+        for k in 0..3 {
+            let service = format!("{cluster}-svc{k}");
+            let q = emu.create_queue(&service).await.unwrap();
+            emu.send(&q, k + 1, 0).await.unwrap();
+            emu.create_service(&cluster, &service, k as i32 + 1)
+                .await
+                .unwrap();
+            cfgs.push(service_config(&config_yaml(&cluster, &service, &q, "")));
+        }
+        let batched = {
+            let mut w = AwsWorld::new(emu.clients.clone(), cfgs.clone());
+            let mut v = Vec::new();
+            for i in 0..cfgs.len() {
+                v.push(w.observe(i, 0.0).await);
+            }
+            v
+        };
+        for (k, cfg) in cfgs.iter().enumerate() {
+            let mut alone = AwsWorld::new(emu.clients.clone(), vec![cfg.clone()]);
+            assert_eq!(alone.observe(0, 0.0).await, batched[k], "service {k}");
+            assert_eq!(batched[k].service.map(|s| s.desired), Some(k as u32 + 1));
+            assert_eq!(batched[k].queue.map(|q| q.visible), Some(k as u64 + 1));
+            assert_eq!(batched[k].tasks.as_ref().map(Vec::len), Some(0));
+        }
+        // A service the cluster does not have, between the others in the same calls.
+        let ghost = format!("{cluster}-ghost");
+        let mut with_ghost = cfgs.clone();
+        with_ghost.insert(
+            1,
+            service_config(&config_yaml(&cluster, &ghost, &cfgs[0].queue_url, "")),
+        );
+        let mut w = AwsWorld::new(emu.clients.clone(), with_ghost.clone());
+        let mut obs = Vec::new();
+        for i in 0..with_ghost.len() {
+            obs.push(w.observe(i, 0.0).await);
+        }
+        assert_eq!(obs[1].service, None, "missing service: unknown");
+        assert_eq!(obs[1].tasks, None, "and so are its tasks");
+        assert!(!obs[1].complete_for_scale_in());
+        assert_eq!(
+            [&obs[0], &obs[2], &obs[3]],
+            [&batched[0], &batched[1], &batched[2]]
+        );
+    });
+}
+
 #[test]
 fn run_once_updates_desired_count() {
     let (cluster, service, q) = setup("once", 5, 0);

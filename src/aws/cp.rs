@@ -97,8 +97,30 @@ pub fn unmodeled_fields(body: &[u8]) -> Vec<String> {
     let Ok(v) = serde_json::from_slice::<serde_json::Value>(body) else {
         return Vec::new();
     };
-    let Some(mi) = v
-        .pointer("/capacityProviders/0/managedInstancesProvider")
+    v.pointer("/capacityProviders/0")
+        .map(unmodeled_in)
+        .unwrap_or_default()
+}
+
+/// `unmodeled_fields` for the provider named `name` (a batched answer holds several).
+fn unmodeled_fields_of(body: &[u8], name: &str) -> Vec<String> {
+    let Ok(v) = serde_json::from_slice::<serde_json::Value>(body) else {
+        return Vec::new();
+    };
+    v.get("capacityProviders")
+        .and_then(|a| a.as_array())
+        .and_then(|a| {
+            a.iter()
+                .find(|p| p.get("name").and_then(|n| n.as_str()) == Some(name))
+        })
+        .map(unmodeled_in)
+        .unwrap_or_default()
+}
+
+/// The unmodeled members of one provider object of the answer.
+fn unmodeled_in(provider: &serde_json::Value) -> Vec<String> {
+    let Some(mi) = provider
+        .get("managedInstancesProvider")
         .and_then(|m| m.as_object())
     else {
         return Vec::new();
@@ -132,6 +154,10 @@ pub fn unmodeled_fields(body: &[u8]) -> Vec<String> {
     out
 }
 
+/// Most capacity providers one `DescribeCapacityProviders` call is sent (ECS describes up to
+/// 100 per call).
+pub const PROVIDERS_PER_CALL: usize = 100;
+
 /// `DescribeCapacityProviders` for one (cluster-scoped) MI capacity provider.
 pub async fn capacity_provider(
     client: &aws_sdk_ecs::Client,
@@ -139,47 +165,88 @@ pub async fn capacity_provider(
     cluster: &str,
     name: &str,
 ) -> Result<CapacityProviderState, AwsError> {
-    const API: &str = "ecs:DescribeCapacityProviders";
-    let raw = RawBody::default();
-    let req = client
-        .describe_capacity_providers()
-        .cluster(cluster)
-        .capacity_providers(name)
-        .customize()
-        .interceptor(raw.clone());
-    let out = call(API, endpoint, req.send())
-        .await
-        .map_err(|e| missing_cluster(e, cluster))?;
-    let not_found = |message: String| AwsError::NotFound {
-        api: API,
+    capacity_providers(client, endpoint, cluster, &[name])
+        .await?
+        .pop()
+        .unwrap_or_else(|| Err(provider_not_found(cluster, name, "no answer".into())))
+}
+
+fn provider_not_found(cluster: &str, name: &str, message: String) -> AwsError {
+    AwsError::NotFound {
+        api: "ecs:DescribeCapacityProviders",
         what: "ECS capacity provider",
         name: format!("{cluster}/{name}"),
         message,
         fix: "check services[].capacity_provider, or drop the key to leave scaleInAfter alone",
-    };
-    if let Some(f) = out.failures().first() {
-        return Err(not_found(f.reason().unwrap_or("failure").to_string()));
     }
-    let Some(cp) = out.capacity_providers().first() else {
-        return Err(not_found("no capacity provider in the answer".into()));
-    };
-    let mi = cp.managed_instances_provider().cloned();
-    let unmodeled = raw
-        .0
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .as_deref()
-        .map(unmodeled_fields)
-        .unwrap_or_default();
-    Ok(CapacityProviderState {
-        scale_in_after_s: mi
-            .as_ref()
-            .and_then(|m| m.infrastructure_optimization())
-            .and_then(|o| o.scale_in_after()),
-        update_status: cp.update_status().map(|s| s.as_str().to_string()),
-        managed_instances: mi,
-        unmodeled,
-    })
+}
+
+/// `DescribeCapacityProviders` for several MI capacity providers of one cluster in one call
+/// (per `PROVIDERS_PER_CALL`). The outer error is a failed call (every provider it covered is
+/// unknown); inside, one result per asked name in the order asked, `NotFound` for a name the
+/// answer lists as a failure or leaves out.
+pub async fn capacity_providers(
+    client: &aws_sdk_ecs::Client,
+    endpoint: &str,
+    cluster: &str,
+    names: &[&str],
+) -> Result<Vec<Result<CapacityProviderState, AwsError>>, AwsError> {
+    const API: &str = "ecs:DescribeCapacityProviders";
+    let mut results = Vec::with_capacity(names.len());
+    for batch in names.chunks(PROVIDERS_PER_CALL) {
+        let raw = RawBody::default();
+        let req = client
+            .describe_capacity_providers()
+            .cluster(cluster)
+            .set_capacity_providers(Some(batch.iter().map(|n| n.to_string()).collect()))
+            .customize()
+            .interceptor(raw.clone());
+        let out = call(API, endpoint, req.send())
+            .await
+            .map_err(|e| missing_cluster(e, cluster))?;
+        let body = raw.0.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        for &name in batch {
+            let short = super::ecs::short_name(name);
+            if let Some(f) = out.failures().iter().find(|f| {
+                f.arn()
+                    .is_some_and(|a| a == name || super::ecs::short_name(a) == short)
+            }) {
+                results.push(Err(provider_not_found(
+                    cluster,
+                    name,
+                    f.reason().unwrap_or("failure").to_string(),
+                )));
+                continue;
+            }
+            let Some(cp) = out
+                .capacity_providers()
+                .iter()
+                .find(|p| p.name() == Some(short) || p.capacity_provider_arn() == Some(name))
+            else {
+                results.push(Err(provider_not_found(
+                    cluster,
+                    name,
+                    "no capacity provider in the answer".into(),
+                )));
+                continue;
+            };
+            let mi = cp.managed_instances_provider().cloned();
+            let unmodeled = body
+                .as_deref()
+                .map(|b| unmodeled_fields_of(b, cp.name().unwrap_or(short)))
+                .unwrap_or_default();
+            results.push(Ok(CapacityProviderState {
+                scale_in_after_s: mi
+                    .as_ref()
+                    .and_then(|m| m.infrastructure_optimization())
+                    .and_then(|o| o.scale_in_after()),
+                update_status: cp.update_status().map(|s| s.as_str().to_string()),
+                managed_instances: mi,
+                unmodeled,
+            }));
+        }
+    }
+    Ok(results)
 }
 
 /// The update shape of a launch template: every field the update API accepts, copied from what

@@ -1,9 +1,11 @@
-//! ECS reads and writes for one service: counts, tasks (with task protection), container
-//! instances, and `UpdateService`. The capacity provider lives in `cp.rs`.
+//! ECS reads and writes: service counts, tasks (with task protection), container instances,
+//! and `UpdateService`. The capacity provider lives in `cp.rs`. The reads come for one service
+//! and, to cut the calls per tick, for several services of one cluster at once
+//! (`describe_services`, `cluster_tasks`); `batch.rs` decides which to use.
 //!
 //! Each function converts SDK shapes into small plain structs with units in their names. Lists
 //! are read to the end (`nextToken`) and described in batches of the API's limit (100 for
-//! DescribeTasks and DescribeContainerInstances, 10 for GetTaskProtection), up to `MAX_PAGES`
+//! DescribeTasks, DescribeContainerInstances and GetTaskProtection, 10 for DescribeServices), up to `MAX_PAGES`
 //! pages: a read cut short is an error (the field stays unknown), never a short list that
 //! looks complete. Deciding what the numbers mean is the core's job.
 
@@ -16,9 +18,9 @@ use std::collections::HashMap;
 /// DescribeTasks and DescribeContainerInstances take at most 100.
 const PAGE: usize = 100;
 
-/// GetTaskProtection batch (UpdateTaskProtection's limit is 10; reading in the same batches
-/// keeps one worker's protection call and preheat's read the same size).
-pub const PROTECTION_BATCH: usize = 10;
+/// GetTaskProtection batch: the API takes up to 100 tasks per call (UpdateTaskProtection, the
+/// workers' write, only 10).
+pub const PROTECTION_BATCH: usize = 100;
 
 /// Most pages one list read follows (1,000 items). A GPU service this large is far beyond what
 /// one controller is built for; past it the read counts as failed, not as complete.
@@ -30,6 +32,9 @@ pub(crate) fn missing_cluster(e: AwsError, cluster: &str) -> AwsError {
     e.not_found_if(&["ClusterNotFound"], "ECS cluster", cluster, CLUSTER_FIX)
 }
 
+/// Most services one `DescribeServices` call takes (ECS's limit).
+pub const SERVICES_PER_CALL: usize = 10;
+
 /// `DescribeServices` counts. A missing or deleted service is `NotFound`.
 pub async fn service_counts(
     client: &aws_sdk_ecs::Client,
@@ -37,41 +42,95 @@ pub async fn service_counts(
     cluster: &str,
     service: &str,
 ) -> Result<ServiceCounts, AwsError> {
-    const API: &str = "ecs:DescribeServices";
-    let req = client
-        .describe_services()
-        .cluster(cluster)
-        .services(service);
-    let out = call(API, endpoint, req.send())
-        .await
-        .map_err(|e| missing_cluster(e, cluster))?;
-    let not_found = |message: String| AwsError::NotFound {
-        api: API,
+    describe_services(client, endpoint, cluster, &[service])
+        .await?
+        .pop()
+        .unwrap_or_else(|| Err(service_not_found(cluster, service, "no answer".into())))
+}
+
+fn service_not_found(cluster: &str, service: &str, message: String) -> AwsError {
+    AwsError::NotFound {
+        api: "ecs:DescribeServices",
         what: "ECS service",
         name: format!("{cluster}/{service}"),
         message,
         fix: "check services[].service and services[].cluster",
-    };
-    // ECS reports a missing service as a failure entry, not as an error.
-    if let Some(f) = out.failures().first() {
-        return Err(not_found(format!(
-            "{} {}",
-            f.reason().unwrap_or("failure"),
-            f.detail().unwrap_or("")
-        )));
     }
-    let Some(s) = out.services().first() else {
-        return Err(not_found("no service in the answer".into()));
-    };
-    if s.status() == Some("INACTIVE") {
-        return Err(not_found("the service is INACTIVE (deleted)".into()));
+}
+
+/// The last `/`-separated part of a name or ARN (`arn:...:service/cluster/NAME` → `NAME`).
+pub(crate) fn short_name(name_or_arn: &str) -> &str {
+    name_or_arn.rsplit('/').next().unwrap_or(name_or_arn)
+}
+
+/// `DescribeServices` for several services of one cluster, at most `SERVICES_PER_CALL` per
+/// call. The outer error is a failed call (every service it would have covered is unknown);
+/// inside, one result per asked service in the order asked: a service the answer lists as a
+/// failure, leaves out, or reports INACTIVE is `NotFound` on its own.
+pub async fn describe_services(
+    client: &aws_sdk_ecs::Client,
+    endpoint: &str,
+    cluster: &str,
+    services: &[&str],
+) -> Result<Vec<Result<ServiceCounts, AwsError>>, AwsError> {
+    const API: &str = "ecs:DescribeServices";
+    let mut found: Vec<aws_sdk_ecs::types::Service> = Vec::new();
+    let mut failures: Vec<aws_sdk_ecs::types::Failure> = Vec::new();
+    for batch in services.chunks(SERVICES_PER_CALL) {
+        let req = client
+            .describe_services()
+            .cluster(cluster)
+            .set_services(Some(batch.iter().map(|s| s.to_string()).collect()));
+        let out = call(API, endpoint, req.send())
+            .await
+            .map_err(|e| missing_cluster(e, cluster))?;
+        found.extend(out.services().iter().cloned());
+        failures.extend(out.failures().iter().cloned());
     }
     let count = |v: i32| u32::try_from(v).unwrap_or(0);
-    Ok(ServiceCounts {
-        desired: count(s.desired_count()),
-        running: count(s.running_count()),
-        pending: count(s.pending_count()),
-    })
+    Ok(services
+        .iter()
+        .map(|&asked| {
+            let short = short_name(asked);
+            // ECS reports a missing service as a failure entry, not as an error.
+            if let Some(f) = failures.iter().find(|f| {
+                f.arn()
+                    .is_some_and(|a| a == asked || short_name(a) == short)
+            }) {
+                return Err(service_not_found(
+                    cluster,
+                    asked,
+                    format!(
+                        "{} {}",
+                        f.reason().unwrap_or("failure"),
+                        f.detail().unwrap_or("")
+                    ),
+                ));
+            }
+            let Some(s) = found
+                .iter()
+                .find(|s| s.service_name() == Some(short) || s.service_arn() == Some(asked))
+            else {
+                return Err(service_not_found(
+                    cluster,
+                    asked,
+                    "no service in the answer".into(),
+                ));
+            };
+            if s.status() == Some("INACTIVE") {
+                return Err(service_not_found(
+                    cluster,
+                    asked,
+                    "the service is INACTIVE (deleted)".into(),
+                ));
+            }
+            Ok(ServiceCounts {
+                desired: count(s.desired_count()),
+                running: count(s.running_count()),
+                pending: count(s.pending_count()),
+            })
+        })
+        .collect())
 }
 
 /// One task of the service, as far as the core cares.
@@ -96,12 +155,13 @@ fn truncated(api: &'static str, what: &str) -> AwsError {
     }
 }
 
-/// Every task ARN of the service with the given desired status, following `nextToken`.
+/// Every task ARN with the given desired status, of one service (`Some`) or of the whole
+/// cluster (`None`), following `nextToken`.
 async fn list_task_arns(
     client: &aws_sdk_ecs::Client,
     endpoint: &str,
     cluster: &str,
-    service: &str,
+    service: Option<&str>,
     desired: DesiredStatus,
 ) -> Result<Vec<String>, AwsError> {
     const API: &str = "ecs:ListTasks";
@@ -111,7 +171,7 @@ async fn list_task_arns(
         let req = client
             .list_tasks()
             .cluster(cluster)
-            .service_name(service)
+            .set_service_name(service.map(str::to_string))
             .desired_status(desired.clone())
             .max_results(PAGE as i32)
             .set_next_token(token.take());
@@ -127,23 +187,23 @@ async fn list_task_arns(
     Err(truncated(API, "tasks"))
 }
 
-/// The service's tasks: `ListTasks` for desired RUNNING and for desired STOPPED (tasks being
-/// stopped still hold their instance and may still hold a job), every page, then
-/// `DescribeTasks` in batches of 100. Tasks already STOPPED are dropped by the caller.
-pub async fn service_tasks(
+/// The tasks wanted RUNNING and those wanted STOPPED (tasks being stopped still hold their
+/// instance and may still hold a job), of one service or of the whole cluster, every page,
+/// then `DescribeTasks` in batches of 100. Tasks come with their `group` (`service:NAME`).
+async fn read_tasks(
     client: &aws_sdk_ecs::Client,
     endpoint: &str,
     cluster: &str,
-    service: &str,
-) -> Result<Vec<EcsTask>, AwsError> {
+    service: Option<&str>,
+) -> Result<Vec<(Option<String>, EcsTask)>, AwsError> {
     let mut arns =
         list_task_arns(client, endpoint, cluster, service, DesiredStatus::Running).await?;
+    let mut seen: std::collections::HashSet<String> = arns.iter().cloned().collect();
     for a in list_task_arns(client, endpoint, cluster, service, DesiredStatus::Stopped).await? {
-        if !arns.contains(&a) {
+        if seen.insert(a.clone()) {
             arns.push(a);
         }
     }
-    let group = format!("service:{service}");
     let mut tasks = Vec::with_capacity(arns.len());
     for batch in arns.chunks(PAGE) {
         let req = client
@@ -170,24 +230,74 @@ pub async fn service_tasks(
                 ),
             });
         }
-        // Keep only this service's tasks: the `group` is "service:NAME" (and some emulators
-        // ignore the serviceName filter of ListTasks).
-        tasks.extend(
-            out.tasks()
-                .iter()
-                .filter(|t| t.group().is_none_or(|g| g == group))
-                .filter_map(|t| {
-                    Some(EcsTask {
-                        arn: t.task_arn()?.to_string(),
-                        last_status: t.last_status().unwrap_or("").to_string(),
-                        created_at_s: t.created_at().map(|d| d.as_secs_f64()),
-                        started_at_s: t.started_at().map(|d| d.as_secs_f64()),
-                        container_instance_arn: t.container_instance_arn().map(str::to_string),
-                    })
-                }),
-        );
+        tasks.extend(out.tasks().iter().filter_map(|t| {
+            Some((
+                t.group().map(str::to_string),
+                EcsTask {
+                    arn: t.task_arn()?.to_string(),
+                    last_status: t.last_status().unwrap_or("").to_string(),
+                    created_at_s: t.created_at().map(|d| d.as_secs_f64()),
+                    started_at_s: t.started_at().map(|d| d.as_secs_f64()),
+                    container_instance_arn: t.container_instance_arn().map(str::to_string),
+                },
+            ))
+        }));
     }
     Ok(tasks)
+}
+
+/// The service's tasks (`ListTasks` with `serviceName`, then `DescribeTasks`). Tasks already
+/// STOPPED are dropped by the caller.
+pub async fn service_tasks(
+    client: &aws_sdk_ecs::Client,
+    endpoint: &str,
+    cluster: &str,
+    service: &str,
+) -> Result<Vec<EcsTask>, AwsError> {
+    let group = format!("service:{}", short_name(service));
+    let tasks = read_tasks(client, endpoint, cluster, Some(service)).await?;
+    // Keep only this service's tasks: the `group` is "service:NAME" (and some emulators
+    // ignore the serviceName filter of ListTasks).
+    Ok(tasks
+        .into_iter()
+        .filter(|(g, _)| g.as_deref().is_none_or(|g| g == group))
+        .map(|(_, t)| t)
+        .collect())
+}
+
+/// The tasks of several services of one cluster from one cluster-wide read (`ListTasks`
+/// without `serviceName`, then `DescribeTasks`), split by `group` (`service:NAME`); one list
+/// per asked service, in the order asked. Two list calls and one describe per 100 tasks of the
+/// cluster, instead of two lists and a describe per service; tasks of other services and
+/// standalone tasks are described and dropped. A failed call fails every service's read.
+pub async fn cluster_tasks(
+    client: &aws_sdk_ecs::Client,
+    endpoint: &str,
+    cluster: &str,
+    services: &[&str],
+) -> Result<Vec<Vec<EcsTask>>, AwsError> {
+    let tasks = read_tasks(client, endpoint, cluster, None).await?;
+    Ok(split_by_group(tasks, services))
+}
+
+/// One list per asked service (name or ARN) of the tasks whose `group` is `service:NAME`.
+/// Tasks of other services, standalone tasks (`family:...`) and tasks without a group belong
+/// to none; a service named twice gets its tasks twice.
+fn split_by_group(tasks: Vec<(Option<String>, EcsTask)>, services: &[&str]) -> Vec<Vec<EcsTask>> {
+    let groups: Vec<String> = services
+        .iter()
+        .map(|s| format!("service:{}", short_name(s)))
+        .collect();
+    let mut out = vec![Vec::new(); services.len()];
+    for (g, t) in tasks {
+        let Some(g) = g else { continue };
+        for (k, want) in groups.iter().enumerate() {
+            if *want == g {
+                out[k].push(t.clone());
+            }
+        }
+    }
+    out
 }
 
 /// One ACTIVE container instance of the cluster.
@@ -299,9 +409,15 @@ pub async fn probe_reads(
         }
     };
     keep(
-        list_task_arns(client, endpoint, cluster, service, DesiredStatus::Running)
-            .await
-            .map(drop),
+        list_task_arns(
+            client,
+            endpoint,
+            cluster,
+            Some(service),
+            DesiredStatus::Running,
+        )
+        .await
+        .map(drop),
     );
     let req = client.describe_tasks().cluster(cluster).tasks(PROBE_ID);
     keep(
@@ -365,4 +481,40 @@ pub async fn update_desired(
         )
     })?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn task(arn: &str) -> EcsTask {
+        EcsTask {
+            arn: arn.into(),
+            last_status: "RUNNING".into(),
+            created_at_s: Some(0.0),
+            started_at_s: None,
+            container_instance_arn: None,
+        }
+    }
+
+    #[test]
+    fn a_cluster_listing_is_split_by_service_group() {
+        let g = |s: &str| Some(s.to_string());
+        let tasks = vec![
+            (g("service:a"), task("t1")),
+            (g("service:b"), task("t2")),
+            (g("service:a"), task("t3")),
+            (g("service:other"), task("t4")),
+            (g("family:batch-job"), task("t5")),
+            (None, task("t6")),
+        ];
+        let arns = |v: &[EcsTask]| v.iter().map(|t| t.arn.clone()).collect::<Vec<_>>();
+        let split = split_by_group(
+            tasks,
+            &["a", "arn:aws:ecs:us-east-1:1:service/c/b", "missing"],
+        );
+        assert_eq!(arns(&split[0]), ["t1", "t3"]);
+        assert_eq!(arns(&split[1]), ["t2"], "a service named by its ARN");
+        assert!(split[2].is_empty(), "no task of a service not running any");
+    }
 }

@@ -3,10 +3,11 @@
 //! (`stats.rs`, through `call`), and implements `World` over SQS, CloudWatch and ECS
 //! (`AwsWorld`).
 //!
-//! Per service per tick it reads the queue, the service, every page of its tasks (with their
-//! protection), the cluster's instances and the capacity provider (see `sqs.rs`, `ecs.rs`,
-//! `cp.rs`), and turns each failed or cut-short read into a `None` field of the `Observation`;
-//! the core refuses to scale in on `None`. At start-up it calls each of those reads once and
+//! Each tick it reads every service's queue (`sqs.rs`), and once per cluster, in batched calls
+//! for all the cluster's services, the services, every page of their tasks (with their
+//! protection), the instances and the capacity providers (`batch.rs` over `ecs.rs`, `cp.rs`),
+//! then turns each failed or cut-short read into a `None` field of the `Observation` of every
+//! service the read covered; the core refuses to scale in on `None`. At start-up it calls each of those reads once and
 //! reports every missing resource or permission. It writes only what the core decided
 //! (`UpdateService`, and the read-modify-write `UpdateCapacityProvider`), at most one
 //! capacity-provider write per second. It decides nothing itself, does not log decisions (the
@@ -15,6 +16,7 @@
 //! (`world::DryRun`, `lease::Leased`) that drop writes.
 
 pub mod aas;
+mod batch;
 pub mod cloudwatch;
 pub mod cp;
 pub mod ecs;
@@ -394,9 +396,9 @@ pub struct AwsWorld {
     limiter: CpWriteLimiter,
     /// Last `scaleInAfter` read or written per service: writes are skipped when unchanged.
     scale_in_after: Vec<Option<i32>>,
-    /// Container instances are per cluster: services of one cluster share one read per tick
-    /// (key: cluster; value: the tick's `now_s` and the instances, `None` if the read failed).
-    instances_this_tick: HashMap<String, (f64, Option<Vec<ecs::EcsInstance>>)>,
+    /// The ECS reads of the tick, for every service: made in batches per cluster by the first
+    /// service observed at a new `now_s` (`batch.rs`), taken by the others.
+    ecs_this_tick: Option<batch::TickReads>,
     /// CloudWatch is read once per tick for every service (one batched call).
     metrics: cloudwatch::MetricsReader,
     metrics_this_tick: Option<(f64, Vec<Option<QueueMetrics>>)>,
@@ -410,7 +412,7 @@ impl AwsWorld {
             services,
             limiter: CpWriteLimiter::default(),
             scale_in_after: vec![None; n],
-            instances_this_tick: HashMap::new(),
+            ecs_this_tick: None,
             metrics: cloudwatch::MetricsReader::default(),
             metrics_this_tick: None,
         }
@@ -605,40 +607,20 @@ impl World for AwsWorld {
 
     async fn observe(&mut self, i: usize, now_s: f64) -> Observation {
         let metrics = self.metrics_for(i, now_s).await;
+        let fresh = self
+            .ecs_this_tick
+            .as_ref()
+            .is_some_and(|t| t.now_s == now_s);
+        if !fresh {
+            let reads = batch::read_tick(&self.clients, &self.services, now_s).await;
+            self.ecs_this_tick = Some(reads);
+        }
         let s = &self.services[i];
         let c = &self.clients;
-        let ep = c.endpoint.as_str();
-        let cached = self
-            .instances_this_tick
-            .get(&s.cluster)
-            .filter(|(t, _)| *t == now_s)
-            .map(|(_, v)| v.clone());
-        let name = s.name.as_str();
-        // The reads are independent: issue them together so a tick costs one round trip.
-        let (queue, service, tasks, instances, cp) = tokio::join!(
-            sqs::queue_depth(&c.sqs, ep, &s.queue_url),
-            ecs::service_counts(&c.ecs, ep, &s.cluster, &s.service),
-            ecs::service_tasks(&c.ecs, ep, &s.cluster, &s.service),
-            async {
-                if let Some(v) = cached {
-                    return v;
-                }
-                match ecs::container_instances(&c.ecs, ep, &s.cluster).await {
-                    Ok(v) => Some(v),
-                    Err(e) => {
-                        tracing::warn!(service = name, read = "instances", error = %e,
-                            denied = e.is_access_denied(), "read failed; field left unknown");
-                        None
-                    }
-                }
-            },
-            async {
-                match &s.capacity_provider {
-                    Some(cp) => Some(cp::capacity_provider(&c.ecs, ep, &s.cluster, cp).await),
-                    None => None,
-                }
-            },
-        );
+        let queue = sqs::queue_depth(&c.sqs, &c.endpoint, &s.queue_url).await;
+        let Some(t) = self.ecs_this_tick.as_ref() else {
+            unreachable!("the tick's ECS reads were made above");
+        };
         let log = |what: &str, e: &AwsError| {
             if e.is_access_denied() {
                 // Not transient: say so loudly, every time, until the role is fixed.
@@ -652,61 +634,53 @@ impl World for AwsWorld {
         if let Err(e) = &queue {
             log("queue", e);
         }
-        if let Err(e) = &service {
-            log("service", e);
-        }
-        if let Err(e) = &tasks {
-            log("tasks", e);
-        }
-        let scale_in_after_s = match cp {
-            Some(Ok(cp)) => {
-                let v = cp.observed_scale_in_after_s();
-                self.scale_in_after[i] = Some(v);
-                Some(v)
+        let service = match &t.service[i] {
+            Ok(v) => Some(*v),
+            Err(e) => {
+                log("service", e);
+                None
             }
+        };
+        let tasks = match &t.tasks[i] {
+            Ok(v) => Some(v),
+            Err(e) => {
+                log("tasks", e);
+                None
+            }
+        };
+        let scale_in_after_s = match &t.cp[i] {
+            Some(Ok(cp)) => Some(cp.observed_scale_in_after_s()),
             Some(Err(e)) => {
-                log("capacity provider", &e);
+                log("capacity provider", e);
                 None
             }
             None => None,
         };
-        // Only RUNNING tasks can hold a job; the others are read as unprotected.
-        let protected = match &tasks {
-            Ok(t) if s.worker_protection => {
-                let arns: Vec<String> = t
-                    .iter()
-                    .filter(|t| t.last_status == "RUNNING")
-                    .map(|t| t.arn.clone())
-                    .collect();
-                match ecs::task_protection(&c.ecs, ep, &s.cluster, &arns).await {
-                    Ok(p) => Some(p),
-                    Err(e) => {
-                        if e.is_access_denied() {
-                            log("task protection", &e);
-                        } else {
-                            tracing::debug!(service = %s.name, error = %e,
-                                "task protection unknown");
-                        }
-                        None
-                    }
+        let protected = match &t.protection[i] {
+            Some(Ok(p)) => Some(p),
+            Some(Err(e)) => {
+                if e.is_access_denied() {
+                    log("task protection", e);
+                } else {
+                    tracing::debug!(service = %s.name, error = %e, "task protection unknown");
                 }
+                None
             }
-            _ => None,
+            None => None,
         };
-        self.instances_this_tick
-            .insert(s.cluster.clone(), (now_s, instances.clone()));
-        Observation {
+        let instances = t.instances[i].as_deref().map(Vec::as_slice);
+        let obs = Observation {
             queue: queue.ok(),
             metrics,
-            service: service.ok(),
-            tasks: tasks
-                .ok()
-                .map(|t| task_infos(&t, instances.as_deref(), protected.as_ref())),
-            instances: instances
-                .as_deref()
-                .map(|v| instance_counts(v, s.capacity_provider.as_deref())),
+            service,
+            tasks: tasks.map(|v| task_infos(v, instances, protected)),
+            instances: instances.map(|v| instance_counts(v, s.capacity_provider.as_deref())),
             scale_in_after_s,
+        };
+        if let Some(v) = scale_in_after_s {
+            self.scale_in_after[i] = Some(v);
         }
+        obs
     }
 
     async fn apply(&mut self, i: usize, actions: &[Action], _now_s: f64) -> Result<(), ApplyError> {

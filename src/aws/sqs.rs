@@ -4,7 +4,7 @@
 //! metrics lag up to 15 min after an idle night). It leaves interpreting the counts (and their
 //! eventual consistency) to the core, and retries to the SDK and the loop.
 
-use super::{AwsError, classify};
+use super::{AwsError, call};
 use crate::core::model::QueueDepth;
 use aws_sdk_sqs::types::QueueAttributeName;
 
@@ -16,22 +16,22 @@ pub async fn queue_depth(
     endpoint: &str,
     queue_url: &str,
 ) -> Result<QueueDepth, AwsError> {
-    let out = client
+    let req = client
         .get_queue_attributes()
         .queue_url(queue_url)
         .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
         .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
-        .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesDelayed)
-        .send()
-        .await
-        .map_err(|e| {
-            classify(API, endpoint, e).not_found_if(
-                &["NonExistentQueue", "QueueDoesNotExist"],
-                "SQS queue",
-                queue_url,
-                "check services[].queue_url (and the region: queue URLs are regional)",
-            )
-        })?;
+        .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesDelayed);
+    // Through `call`, like every other read, so the per-API counters (footprint, /metrics)
+    // and the AccessDenied tracking see SQS too.
+    let out = call(API, endpoint, req.send()).await.map_err(|e| {
+        e.not_found_if(
+            &["NonExistentQueue", "QueueDoesNotExist"],
+            "SQS queue",
+            queue_url,
+            "check services[].queue_url (and the region: queue URLs are regional)",
+        )
+    })?;
     let attrs = out.attributes();
     let count = |name: QueueAttributeName| -> Result<u64, AwsError> {
         let raw = attrs

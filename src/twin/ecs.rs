@@ -245,9 +245,16 @@ fn dispatch(st: &mut TwinState, op: &str, req: &Value) -> Result<Value, WireErro
             w.sim
                 .apply_now(&action, now)
                 .map_err(WireError::from_apply)?;
+            // ECS shows a new desiredCount to the next DescribeServices; the view frozen
+            // before the write would show the old one until the next refresh (about a second
+            // when serving live) and draw the same UpdateService again every tick.
+            let desired = w.sim.desired();
+            if let Some(s) = w.view.as_mut().and_then(|v| v.obs.service.as_mut()) {
+                s.desired = desired;
+            }
             let v = w.view(&api)?;
             let (running, pending) = v.obs.service.map_or((0, 0), |s| (s.running, s.pending));
-            Ok(json!({"service": service_json(w, w.sim.desired(), running, pending)}))
+            Ok(json!({"service": service_json(w, desired, running, pending)}))
         }
         "ListTasks" => {
             check_cluster(st, req)?;

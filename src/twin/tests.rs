@@ -102,7 +102,10 @@ fn more_than_100_tasks_are_read_whole() {
         "three RUNNING pages, one STOPPED"
     );
     assert_eq!(calls["ecs:DescribeTasks"], 3);
-    assert_eq!(calls["ecs:GetTaskProtection"], 25);
+    assert_eq!(
+        calls["ecs:GetTaskProtection"],
+        250_u64.div_ceil(ecs::PROTECTION_BATCH as u64)
+    );
     assert_eq!(calls["ecs:ListContainerInstances"], 3);
 }
 
@@ -470,4 +473,157 @@ fn unknown_names_in_a_multi_service_twin_get_aws_errors() {
             .unwrap_err();
         assert!(matches!(e, AwsError::NotFound { .. }), "{e}");
     });
+}
+
+/// The calls the twin answered between two snapshots of its counters, per operation.
+fn calls_since(before: &BTreeMap<String, u64>, state: &Shared) -> BTreeMap<String, u64> {
+    lock(state)
+        .calls
+        .iter()
+        .map(|(k, v)| (k.clone(), v - before.get(k).copied().unwrap_or(0)))
+        .filter(|(_, v)| *v > 0)
+        .collect()
+}
+
+/// Observe every service of `cfgs` in one tick through one `AwsWorld` (batched reads).
+async fn observe_all(
+    ep: &str,
+    cfgs: &[crate::core::config::ServiceConfig],
+) -> Vec<crate::core::model::Observation> {
+    use crate::world::World;
+    let mut w = crate::aws::AwsWorld::new(lockstep::clients(ep).await, cfgs.to_vec());
+    let mut out = Vec::new();
+    for i in 0..cfgs.len() {
+        out.push(w.observe(i, 1800.0).await);
+    }
+    out
+}
+
+/// Issue #11 (footprint): several services read in one tick get the same observations as each
+/// read alone, from one call per cluster for each ECS read instead of one per service.
+#[test]
+fn batched_reads_match_one_by_one_in_fewer_calls() {
+    let (state, cfgs) = three_services();
+    let sqs_counted = || {
+        crate::aws::stats::snapshot()
+            .into_iter()
+            .find(|(api, _)| *api == "sqs:GetQueueAttributes")
+            .map_or(0, |(_, c)| c.calls)
+    };
+    let sqs0 = sqs_counted();
+    let (batched, alone, calls) = rt().block_on(async {
+        let ep = start(&state).await;
+        let before = lock(&state).calls.clone();
+        let batched = observe_all(&ep, &cfgs).await;
+        let calls = calls_since(&before, &state);
+        let mut alone = Vec::new();
+        for s in &cfgs {
+            alone.extend(observe_all(&ep, std::slice::from_ref(s)).await);
+        }
+        (batched, alone, calls)
+    });
+    assert_eq!(batched, alone);
+    for (k, o) in batched.iter().enumerate() {
+        assert!(o.complete_for_scale_in(), "service {k}: {o:?}");
+        assert_eq!(o.tasks.as_ref().map(Vec::len), Some(k + 1), "service {k}");
+        assert!(o.scale_in_after_s.is_some(), "service {k}");
+    }
+    for api in [
+        "ecs:DescribeServices",
+        "ecs:DescribeTasks",
+        "ecs:GetTaskProtection",
+        "ecs:DescribeCapacityProviders",
+        "ecs:ListContainerInstances",
+        "ecs:DescribeContainerInstances",
+    ] {
+        assert_eq!(calls.get(api), Some(&1), "{api}: {calls:?}");
+    }
+    assert_eq!(
+        calls.get("ecs:ListTasks"),
+        Some(&2),
+        "RUNNING and STOPPED, cluster-wide: {calls:?}"
+    );
+    // Regression: the queue reads went around the per-API counters, so `preheat footprint`
+    // left them out of its SDK calls per tick (counters are global: other tests add to them).
+    assert!(
+        sqs_counted() >= sqs0 + 2 * cfgs.len() as u64,
+        "one GetQueueAttributes per service, batched and alone, counted"
+    );
+}
+
+/// A service the batched answer lists as a failure is unknown on its own; the services beside
+/// it in the same calls are read as if it were not there.
+#[test]
+fn a_failure_entry_for_one_service_leaves_the_others_intact() {
+    let (state, cfgs) = three_services();
+    let cfg = Config::parse(DEFAULT_CONFIG_YAML, "t").unwrap();
+    let mut with_ghost = cfgs.clone();
+    // A fourth service (and provider) the twin does not have: DescribeServices and
+    // DescribeCapacityProviders answer it as a MISSING failure entry.
+    with_ghost.insert(1, Names::config(&cfg.services[0], 7));
+    let (three, four) = rt().block_on(async {
+        let ep = start(&state).await;
+        (
+            observe_all(&ep, &cfgs).await,
+            observe_all(&ep, &with_ghost).await,
+        )
+    });
+    let ghost = &four[1];
+    assert_eq!(ghost.service, None);
+    assert_eq!(
+        ghost.tasks, None,
+        "no service, no task list taken for empty"
+    );
+    assert_eq!(ghost.scale_in_after_s, None);
+    assert!(!ghost.complete_for_scale_in());
+    assert_eq!(
+        [&four[0], &four[2], &four[3]],
+        [&three[0], &three[1], &three[2]]
+    );
+}
+
+/// A batched call that fails (here DescribeServices, unavailable because one world's service
+/// read fails) leaves that field unknown for every service it covered, and only that field.
+#[test]
+fn a_failed_batched_call_marks_every_covered_service_missing() {
+    let (state, cfgs) = three_services();
+    if let Some(v) = lock(&state).worlds[2].view.as_mut() {
+        v.obs.service = None;
+    }
+    let obs = rt().block_on(async {
+        let ep = start(&state).await;
+        observe_all(&ep, &cfgs).await
+    });
+    for (k, o) in obs.iter().enumerate() {
+        assert_eq!(o.service, None, "service {k}");
+        assert!(!o.complete_for_scale_in(), "service {k}: no scale-in");
+        assert_eq!(o.tasks.as_ref().map(Vec::len), Some(k + 1), "service {k}");
+        assert!(o.queue.is_some() && o.scale_in_after_s.is_some(), "{o:?}");
+    }
+}
+
+/// Regression (issue #11, footprint): a DescribeServices after an UpdateService showed the
+/// desired count of the view frozen before the write, so a live twin (refreshed about once a
+/// second) drew the same UpdateService from every tick until the refresh.
+#[test]
+fn describe_services_shows_the_desired_count_just_written() {
+    let (state, cfgs) = three_services();
+    let cluster = cfgs[0].cluster.clone();
+    let (before, after) = rt().block_on(async {
+        let ep = start(&state).await;
+        let c = lockstep::clients(&ep).await;
+        let s = &cfgs[1].service;
+        let before = ecs::service_counts(&c.ecs, &ep, &cluster, s).await.unwrap();
+        ecs::update_desired(&c.ecs, &ep, &cluster, s, before.desired + 3)
+            .await
+            .unwrap();
+        let after = ecs::service_counts(&c.ecs, &ep, &cluster, s).await.unwrap();
+        (before, after)
+    });
+    assert_eq!(after.desired, before.desired + 3);
+    assert_eq!(
+        (after.running, after.pending),
+        (before.running, before.pending),
+        "the tasks are the world's until it moves"
+    );
 }
