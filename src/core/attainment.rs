@@ -262,21 +262,7 @@ impl AttainmentEstimator {
     }
 
     fn mean_in_flight(&self, from: f64, to: f64) -> Option<f64> {
-        let inside: Vec<f64> = self
-            .in_flight
-            .iter()
-            .filter(|&&(t, _)| t >= from && t <= to)
-            .map(|&(_, v)| v)
-            .collect();
-        if inside.is_empty() {
-            return self
-                .in_flight
-                .iter()
-                .rev()
-                .find(|&&(t, _)| t < from)
-                .map(|&(_, v)| v);
-        }
-        Some(inside.iter().sum::<f64>() / inside.len() as f64)
+        crate::core::observed::mean_over(&self.in_flight, from, to)
     }
 
     /// Jobs arrived by `t` on the final curve.

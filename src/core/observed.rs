@@ -135,22 +135,26 @@ impl ObservedCounts {
 
     /// Mean in-flight count SQS showed over `[from, to]`, or the last count before it.
     fn mean_in_flight(&self, from: f64, to: f64) -> Option<f64> {
-        let inside: Vec<f64> = self
-            .in_flight
-            .iter()
-            .filter(|&&(t, _)| t >= from && t <= to)
-            .map(|&(_, v)| v)
-            .collect();
-        if inside.is_empty() {
-            return self
-                .in_flight
-                .iter()
-                .rev()
-                .find(|&&(t, _)| t < from)
-                .map(|&(_, v)| v);
-        }
-        Some(inside.iter().sum::<f64>() / inside.len() as f64)
+        mean_over(&self.in_flight, from, to)
     }
+}
+
+/// Mean of the `(time, value)` samples taken in `[from, to]`, or the last sample before it when
+/// none was (a count read every tick, asked about a minute that a failed read left empty).
+pub(crate) fn mean_over(samples: &VecDeque<(f64, f64)>, from: f64, to: f64) -> Option<f64> {
+    let inside: Vec<f64> = samples
+        .iter()
+        .filter(|&&(t, _)| t >= from && t <= to)
+        .map(|&(_, v)| v)
+        .collect();
+    if inside.is_empty() {
+        return samples
+            .iter()
+            .rev()
+            .find(|&&(t, _)| t < from)
+            .map(|&(_, v)| v);
+    }
+    Some(inside.iter().sum::<f64>() / inside.len() as f64)
 }
 
 #[cfg(test)]
