@@ -173,8 +173,27 @@ pub fn run_raw(setup: &SimSetup, policy: Box<dyn Policy + Send>, record_timeline
     for (row, text) in world.timeline.iter_mut().zip(reasons) {
         row.reason = text;
     }
+    collect(
+        &mut world,
+        setup,
+        name,
+        stats.ticks,
+        stats.apply_errors,
+        slo_watch,
+    )
+}
+
+/// A closed world's records as a run's raw outcome (`run_raw` here, and the twin's lockstep).
+pub fn collect(
+    world: &mut SimWorld,
+    setup: &SimSetup,
+    policy: String,
+    ticks: u64,
+    apply_errors: u64,
+    slo_watch: slo_watch::SloWatch,
+) -> RawRun {
     RawRun {
-        policy: name,
+        policy,
         jobs: world.jobs().to_vec(),
         instances: world.instance_records(),
         start_s: setup.start_s,
@@ -182,11 +201,11 @@ pub fn run_raw(setup: &SimSetup, policy: Box<dyn Policy + Send>, record_timeline
         cold_starts: world.cold_starts(),
         warm_starts: world.warm_starts(),
         busy_kills: world.busy_kills(),
-        ticks: stats.ticks,
+        ticks,
         timeline: std::mem::take(&mut world.timeline),
         faults: world.fault_counts(),
         invariants: std::mem::take(&mut world.invariants),
-        apply_errors: stats.apply_errors,
+        apply_errors,
         slo_watch,
     }
 }

@@ -212,22 +212,14 @@ pub fn finish(
     apply_errors: u64,
 ) -> RawRun {
     world.close();
-    RawRun {
+    crate::sim::collect(
+        world,
+        setup,
         policy,
-        jobs: world.jobs().to_vec(),
-        instances: world.instance_records(),
-        start_s: setup.start_s,
-        end_s: world.now_s(),
-        cold_starts: world.cold_starts(),
-        warm_starts: world.warm_starts(),
-        busy_kills: world.busy_kills(),
         ticks,
-        timeline: std::mem::take(&mut world.timeline),
-        faults: world.fault_counts(),
-        invariants: std::mem::take(&mut world.invariants),
         apply_errors,
-        slo_watch: Default::default(),
-    }
+        Default::default(),
+    )
 }
 
 /// One tick where the twin and `simulate` disagree.
