@@ -10,17 +10,7 @@ use crate::core::model::{Action, Reason, ReasonCode};
 use crate::sim::world::SimService;
 
 fn service(max_tasks: u32) -> SimService {
-    SimService {
-        tasks_per_instance: 1,
-        jobs_per_task: 1,
-        worker_protection: true,
-        price_per_hour_usd: 1.0,
-        initial_scale_in_after_s: 300,
-        min_tasks: 0,
-        max_tasks,
-        floors: Vec::new(),
-        budget_per_hour_usd: None,
-    }
+    SimService::for_tests(max_tasks)
 }
 
 fn names() -> Names {

@@ -51,6 +51,23 @@ pub struct SimService {
 }
 
 impl SimService {
+    /// One task per instance, workers that protect themselves, $1/h, `scaleInAfter` 300 s, no
+    /// floor or budget: the plain service the world's and the twin's tests start from.
+    #[cfg(test)]
+    pub(crate) fn for_tests(max_tasks: u32) -> SimService {
+        SimService {
+            tasks_per_instance: 1,
+            jobs_per_task: 1,
+            worker_protection: true,
+            price_per_hour_usd: 1.0,
+            initial_scale_in_after_s: 300,
+            min_tasks: 0,
+            max_tasks,
+            floors: Vec::new(),
+            budget_per_hour_usd: None,
+        }
+    }
+
     /// The lowest count allowed at `now_s`: `min_tasks` or the schedule floor in force.
     pub fn floor_at(&self, now_s: f64) -> u32 {
         self.floors

@@ -507,17 +507,7 @@ mod tests {
     use crate::core::model::{MinuteSums, QueueMetrics};
 
     fn world(sim: SimConfig, jobs: &[Job]) -> SimWorld {
-        let p = SimService {
-            tasks_per_instance: 1,
-            jobs_per_task: 1,
-            worker_protection: true,
-            price_per_hour_usd: 1.0,
-            initial_scale_in_after_s: 300,
-            min_tasks: 0,
-            max_tasks: 10,
-            floors: Vec::new(),
-            budget_per_hour_usd: None,
-        };
+        let p = SimService::for_tests(10);
         SimWorld::new(p, sim, jobs, 0.0, false)
     }
 

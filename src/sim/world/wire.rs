@@ -137,17 +137,7 @@ mod tests {
 
     #[test]
     fn tasks_sit_on_registered_instances_only() {
-        let p = SimService {
-            tasks_per_instance: 1,
-            jobs_per_task: 1,
-            worker_protection: true,
-            price_per_hour_usd: 1.0,
-            initial_scale_in_after_s: 300,
-            min_tasks: 0,
-            max_tasks: 10,
-            floors: Vec::new(),
-            budget_per_hour_usd: None,
-        };
+        let p = SimService::for_tests(10);
         let jobs = [Job {
             arrival_s: 5.0,
             service_s: 3000.0,
