@@ -689,6 +689,40 @@ mod tests {
         assert_ne!(a, render(&run(&scenarios(), &opts(8, 10)).unwrap()));
     }
 
+    /// `--run R` replays run R of the same plan alone: the same jobs as in the campaign, and a
+    /// run beyond the plan is refused with the range it has.
+    #[test]
+    fn one_run_replays_alone_and_a_run_beyond_the_plan_is_refused() {
+        let sc = scenarios();
+        let all = run(&sc, &opts(4, 9)).unwrap();
+        let one = run(
+            &sc,
+            &ChaosOptions {
+                only_run: Some(3),
+                record_timeline: true,
+                ..opts(4, 9)
+            },
+        )
+        .unwrap();
+        assert_eq!(one.runs, 1);
+        assert!(
+            one.jobs > 0 && one.jobs < all.jobs,
+            "{} of {}",
+            one.jobs,
+            all.jobs
+        );
+        assert!(!one.timeline.is_empty());
+        let e = run(
+            &sc,
+            &ChaosOptions {
+                only_run: Some(4),
+                ..opts(4, 9)
+            },
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("runs 0 to 3"), "{e}");
+    }
+
     #[test]
     fn unknown_policy_is_refused_before_running() {
         let o = ChaosOptions {
