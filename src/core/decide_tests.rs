@@ -53,15 +53,99 @@ fn depth(visible: u64, in_flight: u64) -> QueueDepth {
 }
 
 /// Regression (issue #8): a stale count from before jobs came looks like a drained queue.
-/// Counts below any of the last reads hold scale-ins; equal or higher ones do not.
+/// Counts below any of the last reads hold scale-ins; equal or higher ones do not. Fewer jobs
+/// in all are settled only as far as workers seen finishing since explain them (issue #9:
+/// holding every scale-in for four reads after each finished job kept idle workers a minute
+/// each time); without that knowledge, not at all.
 #[test]
 fn counts_below_a_recent_read_are_not_settled() {
-    let prev: VecDeque<QueueDepth> = [depth(0, 2), depth(1, 2), depth(1, 2)].into();
-    assert!(counts_settled(&prev, depth(1, 2)));
-    assert!(counts_settled(&prev, depth(3, 2)));
-    assert!(!counts_settled(&prev, depth(0, 2)), "fewer waiting");
-    assert!(!counts_settled(&prev, depth(1, 1)), "fewer in all");
-    assert!(counts_settled(&VecDeque::new(), depth(0, 0)));
+    let prev: VecDeque<(f64, QueueDepth)> =
+        [(0.0, depth(0, 2)), (15.0, depth(1, 2)), (30.0, depth(1, 2))].into();
+    let none = |_: f64| 0u64;
+    let one_finished = |_: f64| 1u64;
+    for finished in [None, Some(&none as &dyn Fn(f64) -> u64)] {
+        assert!(counts_settled(&prev, depth(1, 2), finished));
+        assert!(counts_settled(&prev, depth(3, 2), finished));
+        assert!(
+            !counts_settled(&prev, depth(0, 2), finished),
+            "fewer waiting"
+        );
+        assert!(
+            !counts_settled(&prev, depth(1, 1), finished),
+            "fewer in all"
+        );
+        assert!(counts_settled(&VecDeque::new(), depth(0, 0), finished));
+    }
+    let one = Some(&one_finished as &dyn Fn(f64) -> u64);
+    assert!(counts_settled(&prev, depth(1, 1), one), "one finished");
+    assert!(
+        !counts_settled(&prev, depth(1, 0), one),
+        "two fewer, one finished"
+    );
+    assert!(
+        !counts_settled(&prev, depth(0, 2), one),
+        "a finished job explains no waiting one"
+    );
+}
+
+/// Regression (issue #9): a worker takes a job and protects itself at once, while the SQS
+/// count, up to a minute behind, still shows the job waiting. That job launched a worker it
+/// no longer needed; with the protection read, busy workers beyond the in-flight count are
+/// taken to hold the jobs the count still shows waiting.
+#[test]
+fn a_job_taken_before_the_count_shows_it_launches_nothing() {
+    let c = cfg();
+    let mut st = CoreState::new(&c);
+    let mut o = obs(1, 0, 1);
+    o.tasks = Some(busy_tasks(1));
+    let d = decide(&c, 15.0, &mut st, &o, 15.0);
+    assert_eq!(desired_of(&d), None, "{}", d.why);
+    // Without the protection read the job may still wait: the launch goes ahead.
+    let mut st = CoreState::new(&c);
+    let o = obs(1, 0, 0);
+    let d = decide(&c, 15.0, &mut st, &o, 15.0);
+    assert_eq!(desired_of(&d), Some(1), "{}", d.why);
+}
+
+/// Regression (issue #9): after a worker finished its job, the in-flight count went down a
+/// lagging minute later, and the settle rule read that as a stale count, holding the idle
+/// worker four more reads. A lower count that the workers seen finishing explain lets the
+/// idle worker go at once; one they do not explain (a stale read) still holds it.
+#[test]
+fn a_finished_job_lets_its_idle_worker_go_without_waiting_out_the_reads() {
+    let mut c = cfg();
+    c.scale_in_stabilization_s = 0.0;
+    let tasks = |busy: usize| {
+        let mut t = busy_tasks(2);
+        for x in t.iter_mut().skip(busy) {
+            x.busy = Some(false);
+        }
+        t
+    };
+    // Two busy workers; at 60 s one finishes (its protection goes at once); the count shows
+    // its job gone from 90 s, a lagging half minute later. `explained` says whether the
+    // protection read showed the finish. Both have been busy for five minutes before.
+    let let_go_at = |explained: bool| {
+        let mut st = CoreState::new(&c);
+        (-20..20).map(|i| f64::from(i) * 15.0).find(|&t| {
+            let in_flight = if t < 90.0 { 2 } else { 1 };
+            let mut o = obs(0, in_flight, 2);
+            o.tasks = Some(tasks(if t < 60.0 || !explained { 2 } else { 1 }));
+            if !explained && t >= 60.0 {
+                // The worker went idle unseen: a read without protection says nothing.
+                for x in o.tasks.as_mut().unwrap().iter_mut() {
+                    x.busy = None;
+                }
+            }
+            desired_of(&decide(&c, 15.0, &mut st, &o, t)) == Some(1)
+        })
+    };
+    assert_eq!(let_go_at(true), Some(90.0));
+    let unexplained = let_go_at(false);
+    assert!(
+        unexplained.is_none_or(|t| t >= 90.0 + 15.0 * SETTLE_READS as f64),
+        "{unexplained:?}"
+    );
 }
 
 /// Jobs a scale-out was for are gone only when two reads in a row say so.
