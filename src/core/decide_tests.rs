@@ -499,3 +499,47 @@ fn budget_never_scales_in_on_missing_data_or_below_busy() {
     assert_eq!(desired_of(&d), Some(6), "{}", d.why);
     assert_eq!(d.why.code, ReasonCode::BusyFloor, "{}", d.why);
 }
+
+/// Regression (issue #14, and the mutant `guard-forecast-launches-cancelled`): at a strict SLO
+/// a launch made for the forecast is held through the hold window like a running worker. A
+/// forecast that dipped for one tick, after the settle rule's cold start, cancelled the
+/// still-booting launches and relaunched them a tick later: a flap paying boots for nothing.
+#[test]
+fn a_forecast_launch_outlives_a_one_tick_dip_of_the_forecast() {
+    let mut c = cfg();
+    c.slo.max_wait_s = 60.0;
+    c.slo.attainment = 0.95;
+    let mut st = CoreState::new(&c);
+    // Six hours of a steady 2 jobs/min: the forecast staffs for it.
+    let mut t = 0.0;
+    while t < 6.0 * 3600.0 {
+        st.arrivals.record(0.5, t, t + 15.0);
+        t += 15.0;
+    }
+    let mut o = obs(0, 0, 0);
+    o.tasks = Some(Vec::new());
+    let d = decide(&c, 15.0, &mut st, &o, t);
+    let launched = desired_of(&d).expect("the forecast launches");
+    assert!(launched >= 1, "{}", d.why);
+    // Five minutes on (past the settle rule's cold start, inside the strict hold window) the
+    // launches still boot, and the forecast reads zero for a tick.
+    let booting = |t_s: f64| {
+        let mut o = obs(0, 0, launched);
+        o.service = Some(ServiceCounts {
+            desired: launched,
+            running: 0,
+            pending: launched,
+        });
+        o.tasks = Some(Vec::new());
+        (o, t_s)
+    };
+    for i in 1..20 {
+        let (o, now) = booting(t + f64::from(i) * 15.0);
+        assert_eq!(desired_of(&decide(&c, 15.0, &mut st, &o, now)), None);
+    }
+    st.arrivals = ArrivalForecaster::new();
+    let (o, now) = booting(t + 300.0);
+    let d = decide(&c, 15.0, &mut st, &o, now);
+    assert_eq!(desired_of(&d), None, "{}", d.why);
+    assert_eq!(d.why.code, ReasonCode::KeepWarm, "{}", d.why);
+}
