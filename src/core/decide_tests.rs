@@ -44,6 +44,14 @@ pub(crate) fn desired_of(d: &Decision) -> Option<u32> {
     })
 }
 
+/// The default service at an SLO of a minute (shorter than a cold start) and `attainment`.
+fn strict_cfg(attainment: f64) -> ServiceConfig {
+    let mut c = cfg();
+    c.slo.max_wait_s = 60.0;
+    c.slo.attainment = attainment;
+    c
+}
+
 fn depth(visible: u64, in_flight: u64) -> QueueDepth {
     QueueDepth {
         visible,
@@ -350,9 +358,7 @@ fn holds_workers_for_the_break_even_time_then_releases() {
 /// busy count, would leave none idle here (and elsewhere keep several idle for nothing).
 #[test]
 fn strict_slo_with_long_jobs_keeps_a_refill_beside_the_busy() {
-    let mut c = cfg();
-    c.slo.max_wait_s = 60.0;
-    c.slo.attainment = 0.99;
+    let c = strict_cfg(0.99);
     let mut st = CoreState::new(&c);
     st.service.estimate_s = 1800.0;
     // One job per 100 minutes, for ten hours.
@@ -369,9 +375,7 @@ fn strict_slo_with_long_jobs_keeps_a_refill_beside_the_busy() {
 
 #[test]
 fn strict_slo_presizes_from_the_profile() {
-    let mut c = cfg();
-    c.slo.max_wait_s = 60.0;
-    c.slo.attainment = 0.95;
+    let c = strict_cfg(0.95);
     let mut st = CoreState::new(&c);
     // Two days with a 08:00-10:00 rush of 2 jobs/min.
     let mut t = 0.0;
@@ -506,9 +510,7 @@ fn budget_never_scales_in_on_missing_data_or_below_busy() {
 /// still-booting launches and relaunched them a tick later: a flap paying boots for nothing.
 #[test]
 fn a_forecast_launch_outlives_a_one_tick_dip_of_the_forecast() {
-    let mut c = cfg();
-    c.slo.max_wait_s = 60.0;
-    c.slo.attainment = 0.95;
+    let c = strict_cfg(0.95);
     let mut st = CoreState::new(&c);
     // Six hours of a steady 2 jobs/min: the forecast staffs for it.
     let mut t = 0.0;
