@@ -323,8 +323,8 @@ fn taken_unseen(q: QueueDepth, busy: u32, k: u32) -> u64 {
 /// The counts read now are no lower than any of the last reads: waiting, or in all beyond the
 /// jobs finished since. A stale count, from before jobs came, is lower than fresher reads; a
 /// count lower because workers finished jobs is not stale, and blocking a scale-in on it kept
-/// idle workers a minute after every finished job (issue #9: 8-11% of the cost at the loose
-/// SLO on four of five scenarios). `finished_since(t)` is the workers seen to finish a job
+/// idle workers a minute after every finished job (issue #9: 1-6% of the cost at the loose
+/// SLO on the five scenarios). `finished_since(t)` is the workers seen to finish a job
 /// since the count read at `t` could still have shown it; with `None` (workers that may
 /// protect late or never, so an idle-looking worker may hold a job) every lower total waits.
 fn counts_settled(
