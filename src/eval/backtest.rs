@@ -11,6 +11,7 @@
 pub use super::sweep::{Variant, is_preheat_or_reference, sweep, sweep_for_slo};
 use super::sweep::{build, preheat, setup_for};
 use crate::core::config::{Config, ServiceConfig, Slo, fmt_s};
+use crate::eval::reach::{ForesightBound, foresight_bound};
 use crate::sim::report::Summary;
 use crate::sim::world::TimelineRow;
 use crate::sim::{self, SimSetup};
@@ -239,6 +240,8 @@ pub struct Verdict {
     pub strict_ratio: Option<f64>,
     pub strict_target_met: Option<bool>,
     pub note: String,
+    /// For strict SLOs: what the SLO costs a policy that cannot see jobs before they come.
+    pub foresight: Option<ForesightBound>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -257,7 +260,28 @@ pub struct ScenarioResult {
     pub per_slo: Vec<SloResult>,
 }
 
-fn verdict(rows: &[Row], slo: &Slo) -> Verdict {
+/// An SLO whose wait is shorter than a cold start: only capacity already warm meets it.
+fn is_strict(slo: &Slo) -> bool {
+    slo.max_wait_s < 210.0
+}
+
+/// `reach::foresight_bound` for a scenario at one SLO, with the fastest cold start the world
+/// draws (two standard deviations below its median: the generous side).
+fn foresight(setup: &SimSetup, slo: &Slo) -> ForesightBound {
+    let fastest_cold_s = setup.sim.cold_start_s() * (-2.0 * setup.sim.start_jitter).exp();
+    let worker_per_hour_usd =
+        setup.service.price.per_hour_usd() / f64::from(setup.service.tasks_per_instance.max(1));
+    foresight_bound(
+        &setup.jobs,
+        slo.max_wait_s,
+        slo.attainment,
+        fastest_cold_s,
+        setup.service.max_tasks,
+        worker_per_hour_usd,
+    )
+}
+
+fn verdict(rows: &[Row], slo: &Slo, foresight: Option<ForesightBound>) -> Verdict {
     let pre = rows
         .iter()
         .find(|r| r.variant.family == "preheat")
@@ -271,7 +295,7 @@ fn verdict(rows: &[Row], slo: &Slo) -> Verdict {
         .filter(|r| r.summary.slo_attainment >= pre.slo_attainment)
         .min_by(|a, b| a.summary.cost_usd.total_cmp(&b.summary.cost_usd));
     let never_behind = comparable.is_none_or(|c| pre.cost_usd <= c.summary.cost_usd);
-    let strict = slo.max_wait_s < 210.0;
+    let strict = is_strict(slo);
     let best99 = baselines()
         .filter(|r| r.summary.slo_attainment >= 0.99)
         .min_by(|a, b| a.summary.cost_usd.total_cmp(&b.summary.cost_usd));
@@ -312,6 +336,7 @@ fn verdict(rows: &[Row], slo: &Slo) -> Verdict {
         strict_ratio,
         strict_target_met,
         note,
+        foresight,
     }
 }
 
@@ -391,7 +416,8 @@ pub fn run_all_with(
                             .cmp(&family_rank(&b.variant.family))
                             .then(a.variant.label.cmp(&b.variant.label))
                     });
-                    let verdict = verdict(&rows, slo);
+                    let bound = is_strict(slo).then(|| foresight(&sc.setup, slo));
+                    let verdict = verdict(&rows, slo, bound);
                     SloResult {
                         slo_name: name.clone(),
                         slo: slo.clone(),
@@ -527,7 +553,11 @@ pub fn render_markdown(results: &[ScenarioResult], img_prefix: &str) -> String {
                     p.cost_to_floor, p.cost_to_oracle
                 ));
             }
-            md.push_str(".\n\n| policy | which | cost $ | × preheat | × zero-wait ref | p50 | p95 | p99 | attainment | cold starts | interrupted |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+            md.push('.');
+            if let Some(b) = &r.verdict.foresight {
+                md.push_str(&foresight_note(b, &r.slo, best99_cost(r)));
+            }
+            md.push_str("\n\n| policy | which | cost $ | × preheat | × zero-wait ref | p50 | p95 | p99 | attainment | cold starts | interrupted |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
             let pre_cost = pre.map_or(0.0, |p| p.cost_usd);
             for (row, why) in table_rows(r) {
                 let s = &row.summary;
@@ -567,6 +597,45 @@ pub fn render_markdown(results: &[ScenarioResult], img_prefix: &str) -> String {
         }
     }
     md
+}
+
+/// The cheapest swept baseline reaching 99% at this SLO.
+fn best99_cost(r: &SloResult) -> Option<f64> {
+    r.rows
+        .iter()
+        .filter(|x| !is_preheat_or_reference(&x.variant.family) && x.summary.slo_attainment >= 0.99)
+        .map(|x| x.summary.cost_usd)
+        .min_by(f64::total_cmp)
+}
+
+/// One sentence on what the strict SLO costs without foresight (`reach.rs`).
+fn foresight_note(b: &ForesightBound, slo: &Slo, best99_usd: Option<f64>) -> String {
+    let head = format!(
+        " Without foresight: {} arrivals come after a silence longer than the fastest cold start, and {} jobs come before a launch made then could start them within {}.",
+        b.openings,
+        b.jobs_exposed,
+        fmt_s(slo.max_wait_s)
+    );
+    match (b.pool_workers, b.pool_cost_usd) {
+        (Some(0), _) => format!(
+            " Without foresight: {} arrival(s) come after a silence longer than the fastest cold start; starting {:.0}% of all jobs in time needs no idle worker waiting for them.",
+            b.openings,
+            slo.attainment * 100.0
+        ),
+        (Some(w), Some(c)) => format!(
+            "{head} To start {:.0}% of all jobs in time, ≥ {w} idle workers must wait at every such opening (first in first out, each busy worker free when its job ends); held through the {:.0} h of silences before them, that is ${c:.0}{}.",
+            slo.attainment * 100.0,
+            b.silence_hours,
+            best99_usd.map_or(String::new(), |x| format!(
+                " ({:.2}× the cheapest baseline reaching 99%)",
+                c / x
+            ))
+        ),
+        _ => format!(
+            "{head} Not even max_tasks idle workers at every opening start {:.0}% of all jobs in time: out of reach under the cap.",
+            slo.attainment * 100.0
+        ),
+    }
 }
 
 /// "no", or how much of the run preheat said its SLO was out of reach under max_tasks or the

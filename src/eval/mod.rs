@@ -6,4 +6,5 @@
 pub mod backtest;
 pub mod chaos;
 pub mod current;
+pub mod reach;
 pub mod sweep;
