@@ -54,8 +54,9 @@ pub(crate) fn cmd_footprint(a: FootprintArgs) -> Result<()> {
     rt.block_on(footprint_async(a))
 }
 
-/// The twin serving as a child process; killed and reaped when dropped (on success, error or
-/// panic), so no twin outlives the measurement.
+/// The twin serving as a child process; killed and reaped when dropped (on success or error;
+/// a release build aborts on panic without dropping it, and then the parent-death signal set in
+/// `spawn_twin` stops it), so no twin outlives the measurement.
 struct TwinChild {
     child: Child,
     endpoint: String,
