@@ -287,18 +287,10 @@ fn verdict(rows: &[Row], slo: &Slo, foresight: Option<ForesightBound>) -> Verdic
         .find(|r| r.variant.family == "preheat")
         .map(|r| &r.summary)
         .expect("preheat row");
-    let baselines = || {
-        rows.iter()
-            .filter(|r| !is_preheat_or_reference(&r.variant.family))
-    };
-    let comparable = baselines()
-        .filter(|r| r.summary.slo_attainment >= pre.slo_attainment)
-        .min_by(|a, b| a.summary.cost_usd.total_cmp(&b.summary.cost_usd));
+    let comparable = cheapest_reaching(rows, pre.slo_attainment);
     let never_behind = comparable.is_none_or(|c| pre.cost_usd <= c.summary.cost_usd);
     let strict = is_strict(slo);
-    let best99 = baselines()
-        .filter(|r| r.summary.slo_attainment >= 0.99)
-        .min_by(|a, b| a.summary.cost_usd.total_cmp(&b.summary.cost_usd));
+    let best99 = cheapest_reaching(rows, 0.99);
     let (strict_ratio, strict_target_met, note) = if !strict {
         (
             None,
@@ -555,7 +547,11 @@ pub fn render_markdown(results: &[ScenarioResult], img_prefix: &str) -> String {
             }
             md.push('.');
             if let Some(b) = &r.verdict.foresight {
-                md.push_str(&foresight_note(b, &r.slo, best99_cost(r)));
+                md.push_str(&foresight_note(
+                    b,
+                    &r.slo,
+                    cheapest_reaching(&r.rows, 0.99).map(|x| x.summary.cost_usd),
+                ));
             }
             md.push_str("\n\n| policy | which | cost $ | × preheat | × zero-wait ref | p50 | p95 | p99 | attainment | cold starts | interrupted |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
             let pre_cost = pre.map_or(0.0, |p| p.cost_usd);
@@ -599,13 +595,13 @@ pub fn render_markdown(results: &[ScenarioResult], img_prefix: &str) -> String {
     md
 }
 
-/// The cheapest swept baseline reaching 99% at this SLO.
-fn best99_cost(r: &SloResult) -> Option<f64> {
-    r.rows
-        .iter()
-        .filter(|x| !is_preheat_or_reference(&x.variant.family) && x.summary.slo_attainment >= 0.99)
-        .map(|x| x.summary.cost_usd)
-        .min_by(f64::total_cmp)
+/// The cheapest swept baseline (not preheat, not a clairvoyant reference) reaching at least
+/// `attainment`.
+fn cheapest_reaching(rows: &[Row], attainment: f64) -> Option<&Row> {
+    rows.iter()
+        .filter(|r| !is_preheat_or_reference(&r.variant.family))
+        .filter(|r| r.summary.slo_attainment >= attainment)
+        .min_by(|a, b| a.summary.cost_usd.total_cmp(&b.summary.cost_usd))
 }
 
 /// One sentence on what the strict SLO costs without foresight (`reach.rs`).
