@@ -102,12 +102,12 @@ pub fn unmodeled_fields(body: &[u8]) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// `unmodeled_fields` for the provider named `name` (a batched answer holds several).
-fn unmodeled_fields_of(body: &[u8], name: &str) -> Vec<String> {
-    let Ok(v) = serde_json::from_slice::<serde_json::Value>(body) else {
-        return Vec::new();
-    };
-    v.get("capacityProviders")
+/// `unmodeled_fields` for the provider named `name` of an answer already parsed (a batched
+/// answer holds several; parsing it once per provider made a tick's CPU grow with the square of
+/// the providers, issue #11).
+fn unmodeled_fields_of(answer: &serde_json::Value, name: &str) -> Vec<String> {
+    answer
+        .get("capacityProviders")
         .and_then(|a| a.as_array())
         .and_then(|a| {
             a.iter()
@@ -204,7 +204,14 @@ pub async fn capacity_providers(
         let out = call(API, endpoint, req.send())
             .await
             .map_err(|e| missing_cluster(e, cluster))?;
-        let body = raw.0.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        // Parsed once for the whole batch; an unreadable body finds nothing unmodeled, as the
+        // SDK's own parse of it succeeded.
+        let answer = raw
+            .0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok());
         for &name in batch {
             let short = super::ecs::short_name(name);
             if let Some(f) = out.failures().iter().find(|f| {
@@ -231,9 +238,9 @@ pub async fn capacity_providers(
                 continue;
             };
             let mi = cp.managed_instances_provider().cloned();
-            let unmodeled = body
-                .as_deref()
-                .map(|b| unmodeled_fields_of(b, cp.name().unwrap_or(short)))
+            let unmodeled = answer
+                .as_ref()
+                .map(|a| unmodeled_fields_of(a, cp.name().unwrap_or(short)))
                 .unwrap_or_default();
             results.push(Ok(CapacityProviderState {
                 scale_in_after_s: mi
@@ -388,6 +395,28 @@ mod tests {
             ]
         );
         assert!(unmodeled_fields(b"not json").is_empty());
+    }
+
+    /// A batched answer (one call for every provider of a cluster, parsed once) gives each
+    /// provider its own unmodeled members, not its neighbour's.
+    #[test]
+    fn a_batched_answer_gives_each_provider_its_own_unmodeled_members() {
+        let body = br#"{"capacityProviders":[
+            {"name":"a","managedInstancesProvider":{"infrastructureRoleArn":"arn:r","drainPolicy":1}},
+            {"name":"b","managedInstancesProvider":{"infrastructureRoleArn":"arn:r",
+                "instanceLaunchTemplate":{"gpuSharing":true}}},
+            {"name":"c","managedInstancesProvider":{"infrastructureRoleArn":"arn:r"}}]}"#;
+        let answer: serde_json::Value = serde_json::from_slice(body).unwrap();
+        assert_eq!(
+            unmodeled_fields_of(&answer, "a"),
+            ["managedInstancesProvider.drainPolicy"]
+        );
+        assert_eq!(
+            unmodeled_fields_of(&answer, "b"),
+            ["managedInstancesProvider.instanceLaunchTemplate.gpuSharing"]
+        );
+        assert!(unmodeled_fields_of(&answer, "c").is_empty());
+        assert!(unmodeled_fields_of(&answer, "missing").is_empty());
     }
 
     /// Regression (issue #10): `scaleInAfter: null` read as unknown, so the core never tuned
