@@ -576,3 +576,73 @@ fn a_burst_at_a_strict_slo_launches_a_worker_per_waiting_job() {
     let sz = size(&loose, 15.0, &mut st, depth(3, 10), 10, t);
     assert_eq!(sz.backlog_tasks, 0, "{sz:?}");
 }
+
+/// A 15-minute SLO, 5-minute jobs, a cold start plus a tick of 225 s.
+fn line(backlog: u64, oldest_s: f64, newest_s: f64, busy: u32) -> Line {
+    Line {
+        backlog,
+        oldest_s,
+        newest_s,
+        busy,
+        jobs_per_task: 1,
+        service_s: 300.0,
+        wait_s: 900.0,
+        react_s: 225.0,
+        tick_s: 15.0,
+    }
+}
+
+#[test]
+fn at_a_loose_slo_each_waiting_job_is_held_to_its_own_deadline() {
+    // Twenty jobs that came over the last 8 minutes, four busy workers. The oldest starts
+    // behind them in time; the newest has the whole 15 minutes, in which the busy workers do
+    // 12 jobs' work and five launches the rest. The rule this replaced held all twenty to the
+    // oldest one's deadline and launched a worker for each.
+    assert_eq!(loose_launches(&line(20, 480.0, 0.0, 4)), 5);
+    // The same twenty arrived together 8 minutes ago: the newest is as late as the oldest.
+    assert_eq!(loose_launches(&line(20, 480.0, 480.0, 4)), 26);
+}
+
+#[test]
+fn a_job_past_saving_at_a_loose_slo_launches_nothing_for_itself() {
+    // It has waited 12 of its 15 minutes: a launch now takes it after 15¾. The busy workers
+    // are its only chance; the rule this replaced launched a worker for it anyway.
+    assert_eq!(loose_launches(&line(1, 720.0, 720.0, 3)), 0);
+    // With no worker at all, `size` still starts one.
+    let mut c = cfg();
+    c.slo.max_wait_s = 900.0;
+    let mut st = CoreState::new(&c);
+    st.service.estimate_s = 300.0;
+    st.service.measured = true;
+    st.backlog_since_s = Some(0.0);
+    st.backlog_rose_s = Some(0.0);
+    let launches = |st: &mut CoreState, busy: u32| {
+        size(&c, 15.0, st, depth(1, u64::from(busy)), busy, 720.0).backlog_tasks
+    };
+    assert_eq!(launches(&mut st, 0), 1);
+    assert_eq!(launches(&mut st, 3), 0);
+    // On a configured service time alone (SQS-only: no deletions read) preheat does not trust
+    // the busy workers to be done in time, and launches.
+    st.service.measured = false;
+    assert_eq!(launches(&mut st, 3), 1);
+}
+
+#[test]
+fn the_newest_waiting_job_is_as_old_as_the_last_rise_of_the_queue() {
+    let c = cfg();
+    let mut st = CoreState::new(&c);
+    let read = |st: &mut CoreState, visible: u64, t: f64| {
+        learn(&c, st, &obs(visible, 0, 0), t);
+    };
+    read(&mut st, 0, 0.0);
+    read(&mut st, 5, 15.0);
+    read(&mut st, 9, 30.0);
+    read(&mut st, 9, 45.0);
+    read(&mut st, 7, 60.0);
+    assert_eq!(st.backlog_since_s, Some(15.0));
+    assert_eq!(st.backlog_rose_s, Some(30.0));
+    read(&mut st, 8, 75.0);
+    assert_eq!(st.backlog_rose_s, Some(75.0));
+    read(&mut st, 0, 90.0);
+    assert_eq!((st.backlog_since_s, st.backlog_rose_s), (None, None));
+}

@@ -194,6 +194,9 @@ pub struct ServiceTimeLearner {
     pub estimate_s: f64,
     busy_job_s: f64,
     done: f64,
+    /// Whether `estimate_s` was ever measured (false: still the configured prior, as when
+    /// CloudWatch is not readable and no deletions are seen).
+    pub measured: bool,
 }
 
 impl ServiceTimeLearner {
@@ -202,6 +205,7 @@ impl ServiceTimeLearner {
             estimate_s: prior_s,
             busy_job_s: 0.0,
             done: 0.0,
+            measured: false,
         }
     }
 
@@ -219,6 +223,7 @@ impl ServiceTimeLearner {
             let sample = self.busy_job_s / self.done;
             let weight = (self.done / 50.0).min(1.0);
             self.estimate_s += (sample - self.estimate_s) * weight;
+            self.measured = true;
             self.busy_job_s = 0.0;
             self.done = 0.0;
         }
