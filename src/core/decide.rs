@@ -37,6 +37,7 @@ pub struct CoreState {
     /// When the queue's total last rose while jobs waited: the newest waiting job is about
     /// this old (an arrival that a start hid in the same read makes it look older).
     backlog_rose_s: Option<f64>,
+    /// The queue's total (waiting, in flight, delayed) at the last read.
     prev_total: u64,
     /// The desired count found on the first tick of fresh state, held for a window.
     found: Option<(f64, u32)>,
