@@ -285,7 +285,7 @@ pub fn size(
             // service time may be far off, and a plan that queues each job behind busy
             // workers to its own deadline trusts it too far (issue #9: on the SQS-only
             // backtest, with 5 min configured, alibaba's 29-min jobs fell from 77.8% to 51.1%
-            // within 15 min, kth from 95.5% to 87.8%). So every job is held to the oldest
+            // within 15 min, kth from 95.5% to 87.8%, with the rule planned to the mean work). So every job is held to the oldest
             // one's deadline, and once that has passed each waiting job launches a worker.
             let budget_s = wait - react_s - oldest_s;
             if budget_s <= tick_s {
