@@ -234,6 +234,19 @@ impl ServiceTimeLearner {
 mod tests {
     use super::*;
 
+    /// The loose launch rule trusts only a measured service time (`decide::size`): the
+    /// configured prior stays "unmeasured" until five finished jobs have been seen.
+    #[test]
+    fn the_service_time_counts_as_measured_after_five_finished_jobs() {
+        let mut s = ServiceTimeLearner::new(300.0);
+        s.record(2.0, 4.0, 60.0);
+        assert!(!s.measured);
+        assert_eq!(s.estimate_s, 300.0);
+        s.record(2.0, 1.0, 60.0);
+        assert!(s.measured);
+        assert!(s.estimate_s < 300.0, "{}", s.estimate_s);
+    }
+
     #[test]
     fn ewma_converges_to_a_steady_rate() {
         let mut f = ArrivalForecaster::new();
