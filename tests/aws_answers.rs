@@ -123,9 +123,15 @@ fn lists_are_read_to_the_end_and_described_in_batches() {
     let (tasks, protection) = rt().block_on(async {
         let emu = Emulator::connect(&ep).await.unwrap();
         let c = &emu.clients;
-        let tasks = ecs::service_tasks(&c.ecs, &c.endpoint, "c", "s")
-            .await
-            .unwrap();
+        let tasks = ecs::service_tasks(
+            &c.ecs,
+            &c.endpoint,
+            "c",
+            "s",
+            &mut ecs::TaskCache::default(),
+        )
+        .await
+        .unwrap();
         let running: Vec<String> = tasks
             .iter()
             .filter(|t| t.last_status == "RUNNING")
@@ -178,7 +184,14 @@ fn a_list_cut_short_is_an_error_not_a_short_list() {
         let emu = Emulator::connect(&ep).await.unwrap();
         let c = &emu.clients;
         (
-            ecs::service_tasks(&c.ecs, &c.endpoint, "c", "s").await,
+            ecs::service_tasks(
+                &c.ecs,
+                &c.endpoint,
+                "c",
+                "s",
+                &mut ecs::TaskCache::default(),
+            )
+            .await,
             ecs::container_instances(&c.ecs, &c.endpoint, "c").await,
         )
     });
@@ -193,4 +206,102 @@ fn a_list_cut_short_is_an_error_not_a_short_list() {
     let calls = calls.lock().unwrap().clone();
     assert_eq!(calls["listtasks"] as usize, ecs::MAX_PAGES, "{calls:?}");
     assert!(!calls.contains_key("describetasks"), "{calls:?}");
+}
+
+/// Issue #11: every tick described every task of the cluster again, though a task RUNNING on
+/// the wanted-RUNNING list and a STOPPED task cannot change. Now only tasks whose
+/// description can still change are described; the others come from the cache, and a task
+/// that moves to the wanted-STOPPED list is described again until it is STOPPED.
+#[test]
+fn a_task_settled_as_running_or_stopped_is_not_described_again() {
+    // Task 0 runs, then is being stopped, then stopped; task 1 starts PENDING, then runs.
+    let phase = Arc::new(Mutex::new(0u32));
+    let asked: Arc<Mutex<Vec<Vec<String>>>> = Arc::default();
+    let (p, a) = (phase.clone(), asked.clone());
+    let (ep, _) = answer_server(move |op, body| {
+        let phase = *p.lock().unwrap();
+        match op {
+            "listtasks" => {
+                let stopped = body["desiredStatus"] == "STOPPED";
+                let arns: Vec<String> = match (stopped, phase >= 2) {
+                    (false, false) => vec![arn(0), arn(1)],
+                    (false, true) => vec![arn(1)],
+                    (true, false) => vec![],
+                    (true, true) => vec![arn(0)],
+                };
+                serde_json::json!({ "taskArns": arns }).to_string()
+            }
+            "describetasks" => {
+                let ids: Vec<String> = body["tasks"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|v| v.as_str().unwrap().to_string())
+                    .collect();
+                a.lock().unwrap().push(ids.clone());
+                let tasks: Vec<serde_json::Value> = ids
+                    .iter()
+                    .map(|id| {
+                        let status = match (id == &arn(0), phase) {
+                            (true, 0 | 1) => "RUNNING",
+                            (true, 2) => "STOPPING",
+                            (true, _) => "STOPPED",
+                            (false, 0) => "PENDING",
+                            (false, _) => "RUNNING",
+                        };
+                        serde_json::json!({
+                            "taskArn": id, "group": "service:s", "lastStatus": status,
+                            "createdAt": 1.7e9, "startedAt": 1.7e9 + 60.0
+                        })
+                    })
+                    .collect();
+                serde_json::json!({"tasks": tasks, "failures": []}).to_string()
+            }
+            _ => "{}".into(),
+        }
+    });
+    let mut cache = ecs::TaskCache::default();
+    let mut statuses = Vec::new();
+    rt().block_on(async {
+        let emu = Emulator::connect(&ep).await.unwrap();
+        let c = &emu.clients;
+        for ph in [0, 0, 1, 1, 2, 3, 3] {
+            *phase.lock().unwrap() = ph;
+            let tasks = ecs::service_tasks(&c.ecs, &c.endpoint, "c", "s", &mut cache)
+                .await
+                .unwrap();
+            let s: Vec<(String, String)> =
+                tasks.into_iter().map(|t| (t.arn, t.last_status)).collect();
+            statuses.push(s);
+        }
+    });
+    let st = |v: &[(usize, &str)]| -> Vec<(String, String)> {
+        v.iter().map(|(i, s)| (arn(*i), s.to_string())).collect()
+    };
+    assert_eq!(
+        statuses,
+        vec![
+            st(&[(0, "RUNNING"), (1, "PENDING")]),
+            st(&[(0, "RUNNING"), (1, "PENDING")]),
+            st(&[(0, "RUNNING"), (1, "RUNNING")]),
+            st(&[(0, "RUNNING"), (1, "RUNNING")]),
+            st(&[(1, "RUNNING"), (0, "STOPPING")]),
+            st(&[(1, "RUNNING"), (0, "STOPPED")]),
+            st(&[(1, "RUNNING"), (0, "STOPPED")]),
+        ],
+        "each read shows what ECS would describe"
+    );
+    assert_eq!(
+        *asked.lock().unwrap(),
+        vec![
+            vec![arn(0), arn(1)],
+            vec![arn(1)],
+            vec![arn(1)],
+            vec![arn(0)],
+            vec![arn(0)],
+        ],
+        "described: both, then the PENDING one until it runs, nothing while both run, then \
+         the one being stopped until it is STOPPED, nothing after"
+    );
+    assert_eq!(cache.len(), 2, "only tasks on the latest lists are kept");
 }

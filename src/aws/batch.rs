@@ -2,7 +2,8 @@
 //! SDK calls grows with the clusters, not with the services: one `DescribeServices` per 10
 //! services, one `DescribeCapacityProviders` for all their providers, one container-instance
 //! read, one cluster-wide task read (`ListTasks` without `serviceName` when the cluster has
-//! several configured services) and `GetTaskProtection` for up to 100 tasks per call.
+//! several configured services; `DescribeTasks` only for tasks whose description can still
+//! change, see `ecs::TaskCache`) and `GetTaskProtection` for up to 100 tasks per call.
 //!
 //! Safety is per field and per service, as with one-by-one reads: a failed, throttled or
 //! denied call makes its field an error for every service it covered, and a service the
@@ -46,7 +47,12 @@ fn spread<T>(r: Result<Vec<Result<T, AwsError>>, AwsError>, n: usize) -> Vec<Sha
 }
 
 /// Read every service's ECS state for the tick at `now_s`, cluster by cluster.
-pub(crate) async fn read_tick(c: &AwsClients, services: &[ServiceConfig], now_s: f64) -> TickReads {
+pub(crate) async fn read_tick(
+    c: &AwsClients,
+    services: &[ServiceConfig],
+    tasks_seen: &mut ecs::TaskCache,
+    now_s: f64,
+) -> TickReads {
     let n = services.len();
     fn unread<T>() -> Shared<T> {
         Err(Arc::new(AwsError::NotSent {
@@ -83,11 +89,11 @@ pub(crate) async fn read_tick(c: &AwsClients, services: &[ServiceConfig], now_s:
                 // One service: its own listing is no more calls, and it keeps tasks whose
                 // `group` an emulator leaves out. Several: one cluster-wide listing.
                 if let [one] = names.as_slice() {
-                    ecs::service_tasks(&c.ecs, ep, cluster, one)
+                    ecs::service_tasks(&c.ecs, ep, cluster, one, tasks_seen)
                         .await
                         .map(|t| vec![t])
                 } else {
-                    ecs::cluster_tasks(&c.ecs, ep, cluster, &names).await
+                    ecs::cluster_tasks(&c.ecs, ep, cluster, &names, tasks_seen).await
                 }
             },
             ecs::container_instances(&c.ecs, ep, cluster),

@@ -187,25 +187,68 @@ async fn list_task_arns(
     Err(truncated(API, "tasks"))
 }
 
+/// Task descriptions no later `DescribeTasks` could change while the task stays on the list
+/// it was found on, kept between ticks per read (cluster, and service for a one-service read):
+/// a task RUNNING on the wanted-RUNNING list (ECS takes a task past RUNNING only after its
+/// desired status turns STOPPED, which moves it to the other list), and a task STOPPED on
+/// either list (STOPPED is final). Every other field read (ARN, group, creation and start
+/// times, instance) is fixed once the task is RUNNING. So a steady cluster describes only its
+/// new and stopping tasks: fewer and far smaller answers (a real ECS task description with
+/// containers and attachments runs to several KB). Only tasks on the latest lists are kept, so
+/// the cache never outgrows the cluster.
+#[derive(Debug, Default)]
+pub struct TaskCache {
+    reads: HashMap<(String, Option<String>), HashMap<String, (Option<String>, EcsTask)>>,
+}
+
+impl TaskCache {
+    /// Tasks held across all reads (for tests and the footprint report).
+    pub fn len(&self) -> usize {
+        self.reads.values().map(HashMap::len).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
 /// The tasks wanted RUNNING and those wanted STOPPED (tasks being stopped still hold their
 /// instance and may still hold a job), of one service or of the whole cluster, every page,
-/// then `DescribeTasks` in batches of 100. Tasks come with their `group` (`service:NAME`).
+/// then `DescribeTasks` in batches of 100 for those `cache` cannot answer (none: no call).
+/// Tasks come with their `group` (`service:NAME`), in list order. A failed call leaves the
+/// cache as it was: what it holds stays true.
 async fn read_tasks(
     client: &aws_sdk_ecs::Client,
     endpoint: &str,
     cluster: &str,
     service: Option<&str>,
+    cache: &mut TaskCache,
 ) -> Result<Vec<(Option<String>, EcsTask)>, AwsError> {
-    let mut arns =
+    let running =
         list_task_arns(client, endpoint, cluster, service, DesiredStatus::Running).await?;
-    let mut seen: std::collections::HashSet<String> = arns.iter().cloned().collect();
+    let mut seen: std::collections::HashSet<String> = running.iter().cloned().collect();
+    let mut arns: Vec<(String, bool)> = running.into_iter().map(|a| (a, true)).collect();
     for a in list_task_arns(client, endpoint, cluster, service, DesiredStatus::Stopped).await? {
         if seen.insert(a.clone()) {
-            arns.push(a);
+            arns.push((a, false));
         }
     }
-    let mut tasks = Vec::with_capacity(arns.len());
-    for batch in arns.chunks(PAGE) {
+    let key = (cluster.to_string(), service.map(str::to_string));
+    let old = cache.reads.get(&key);
+    let settled = |arn: &str, wanted_running: bool| {
+        let (_, t) = old?.get(arn)?;
+        let still = t.last_status == "STOPPED" || (wanted_running && t.last_status == "RUNNING");
+        still.then_some(())
+    };
+    let cached: Vec<bool> = arns.iter().map(|(a, r)| settled(a, *r).is_some()).collect();
+    let ask: Vec<String> = arns
+        .iter()
+        .zip(&cached)
+        .filter(|(_, c)| !**c)
+        .map(|((a, _), _)| a.clone())
+        .collect();
+    let mut described: HashMap<String, (Option<String>, EcsTask)> = HashMap::new();
+    for batch in ask.chunks(PAGE) {
         let req = client
             .describe_tasks()
             .cluster(cluster)
@@ -230,19 +273,34 @@ async fn read_tasks(
                 ),
             });
         }
-        tasks.extend(out.tasks().iter().filter_map(|t| {
-            Some((
-                t.group().map(str::to_string),
-                EcsTask {
-                    arn: t.task_arn()?.to_string(),
-                    last_status: t.last_status().unwrap_or("").to_string(),
-                    created_at_s: t.created_at().map(|d| d.as_secs_f64()),
-                    started_at_s: t.started_at().map(|d| d.as_secs_f64()),
-                    container_instance_arn: t.container_instance_arn().map(str::to_string),
-                },
-            ))
+        described.extend(out.tasks().iter().filter_map(|t| {
+            let arn = t.task_arn()?.to_string();
+            let task = EcsTask {
+                arn: arn.clone(),
+                last_status: t.last_status().unwrap_or("").to_string(),
+                created_at_s: t.created_at().map(|d| d.as_secs_f64()),
+                started_at_s: t.started_at().map(|d| d.as_secs_f64()),
+                container_instance_arn: t.container_instance_arn().map(str::to_string),
+            };
+            Some((arn, (t.group().map(str::to_string), task)))
         }));
     }
+    let mut old = cache.reads.remove(&key).unwrap_or_default();
+    let mut tasks = Vec::with_capacity(arns.len());
+    let mut kept = HashMap::with_capacity(arns.len());
+    for ((arn, _), cached) in arns.into_iter().zip(cached) {
+        // Settled in the cache, else described this tick; asked and not described = MISSING
+        // (expunged between the list and the describe): gone.
+        let t = if cached {
+            old.remove(&arn)
+        } else {
+            described.remove(&arn)
+        };
+        let Some(t) = t else { continue };
+        tasks.push(t.clone());
+        kept.insert(arn, t);
+    }
+    cache.reads.insert(key, kept);
     Ok(tasks)
 }
 
@@ -253,9 +311,10 @@ pub async fn service_tasks(
     endpoint: &str,
     cluster: &str,
     service: &str,
+    cache: &mut TaskCache,
 ) -> Result<Vec<EcsTask>, AwsError> {
     let group = format!("service:{}", short_name(service));
-    let tasks = read_tasks(client, endpoint, cluster, Some(service)).await?;
+    let tasks = read_tasks(client, endpoint, cluster, Some(service), cache).await?;
     // Keep only this service's tasks: the `group` is "service:NAME" (and some emulators
     // ignore the serviceName filter of ListTasks).
     Ok(tasks
@@ -275,8 +334,9 @@ pub async fn cluster_tasks(
     endpoint: &str,
     cluster: &str,
     services: &[&str],
+    cache: &mut TaskCache,
 ) -> Result<Vec<Vec<EcsTask>>, AwsError> {
-    let tasks = read_tasks(client, endpoint, cluster, None).await?;
+    let tasks = read_tasks(client, endpoint, cluster, None, cache).await?;
     Ok(split_by_group(tasks, services))
 }
 

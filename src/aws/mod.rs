@@ -399,6 +399,10 @@ pub struct AwsWorld {
     /// The ECS reads of the tick, for every service: made in batches per cluster by the first
     /// service observed at a new `now_s` (`batch.rs`), taken by the others.
     ecs_this_tick: Option<batch::TickReads>,
+    /// The queue reads of the tick, made with the ECS reads; each taken by its service.
+    queues_this_tick: Vec<Option<Result<crate::core::model::QueueDepth, AwsError>>>,
+    /// Task descriptions that cannot change, kept between ticks (`ecs::TaskCache`).
+    tasks_seen: ecs::TaskCache,
     /// CloudWatch is read once per tick for every service (one batched call).
     metrics: cloudwatch::MetricsReader,
     metrics_this_tick: Option<(f64, Vec<Option<QueueMetrics>>)>,
@@ -413,6 +417,8 @@ impl AwsWorld {
             limiter: CpWriteLimiter::default(),
             scale_in_after: vec![None; n],
             ecs_this_tick: None,
+            queues_this_tick: Vec::new(),
+            tasks_seen: ecs::TaskCache::default(),
             metrics: cloudwatch::MetricsReader::default(),
             metrics_this_tick: None,
         }
@@ -538,6 +544,9 @@ fn phase(last_status: &str) -> Option<TaskPhase> {
     })
 }
 
+/// Queue reads in flight at once (each holds its own kept-alive connection).
+const QUEUE_READS_IN_FLIGHT: usize = 4;
+
 /// How close an instance's registration may be to a task's creation and still count as
 /// launched for that task (registration follows the launch the task triggered).
 pub(crate) const COLD_SLACK_S: f64 = 5.0;
@@ -612,12 +621,31 @@ impl World for AwsWorld {
             .as_ref()
             .is_some_and(|t| t.now_s == now_s);
         if !fresh {
-            let reads = batch::read_tick(&self.clients, &self.services, now_s).await;
+            // Every queue is read with the ECS reads, all at once: SQS has no batched read, but
+            // ten calls in flight together cost one round trip of the tick instead of ten, and
+            // fewer wake-ups.
+            let c = &self.clients;
+            let (reads, queues) = tokio::join!(
+                batch::read_tick(c, &self.services, &mut self.tasks_seen, now_s),
+                futures_util::StreamExt::collect::<Vec<_>>(futures_util::StreamExt::buffered(
+                    futures_util::stream::iter(self.services.iter().map(|s| sqs::queue_depth(
+                        &c.sqs,
+                        &c.endpoint,
+                        &s.queue_url
+                    ))),
+                    QUEUE_READS_IN_FLIGHT
+                ))
+            );
             self.ecs_this_tick = Some(reads);
+            self.queues_this_tick = queues.into_iter().map(Some).collect();
         }
         let s = &self.services[i];
         let c = &self.clients;
-        let queue = sqs::queue_depth(&c.sqs, &c.endpoint, &s.queue_url).await;
+        // Taken once; a service observed twice at the same tick reads its queue again.
+        let queue = match self.queues_this_tick.get_mut(i).and_then(Option::take) {
+            Some(q) => q,
+            None => sqs::queue_depth(&c.sqs, &c.endpoint, &s.queue_url).await,
+        };
         let Some(t) = self.ecs_this_tick.as_ref() else {
             unreachable!("the tick's ECS reads were made above");
         };

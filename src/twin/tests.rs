@@ -64,9 +64,15 @@ fn more_than_100_tasks_are_read_whole() {
     rt().block_on(async {
         let ep = start(&state).await;
         let c = lockstep::clients(&ep).await;
-        let tasks = ecs::service_tasks(&c.ecs, &ep, &n.cluster, &n.service)
-            .await
-            .unwrap();
+        let tasks = ecs::service_tasks(
+            &c.ecs,
+            &ep,
+            &n.cluster,
+            &n.service,
+            &mut ecs::TaskCache::default(),
+        )
+        .await
+        .unwrap();
         assert_eq!(tasks.len(), 250);
         assert!(tasks.iter().all(|t| t.last_status == "RUNNING"));
         let arns: Vec<String> = tasks.iter().map(|t| t.arn.clone()).collect();
@@ -304,9 +310,15 @@ fn several_services_are_routed_by_their_names() {
                 .await
                 .unwrap();
             assert_eq!(counts.desired, k as u32 + 1, "{}", s.service);
-            let tasks = ecs::service_tasks(&c.ecs, &ep, &cluster, &s.service)
-                .await
-                .unwrap();
+            let tasks = ecs::service_tasks(
+                &c.ecs,
+                &ep,
+                &cluster,
+                &s.service,
+                &mut ecs::TaskCache::default(),
+            )
+            .await
+            .unwrap();
             assert_eq!(tasks.len(), k + 1, "{}", s.service);
             assert!(tasks.iter().all(|t| split_id(&t.arn).unwrap().0 == k));
             all_arns.extend(tasks.into_iter().map(|t| t.arn));
