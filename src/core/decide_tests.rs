@@ -649,3 +649,59 @@ fn the_newest_waiting_job_is_as_old_as_the_last_rise_of_the_queue() {
     read(&mut st, 0, 90.0);
     assert_eq!((st.backlog_since_s, st.backlog_rose_s), (None, None));
 }
+
+/// Issue #9: at a strict SLO a dense service's bursts come back to the same height every few
+/// tens of minutes. The first lulls release the workers after the strict hold (two cold
+/// starts); once five lulls have all ended within 15 cold starts, the workers are held through
+/// the next one, as long as the longest of them lasted, and the reason says why.
+#[test]
+fn a_dense_service_holds_workers_through_the_lulls_its_bursts_come_back_from() {
+    let c = strict_cfg(0.99);
+    let mut st = CoreState::new(&c);
+    let tasks = |n: usize, busy: bool| -> Vec<TaskInfo> {
+        let mut v = busy_tasks(n);
+        for t in &mut v {
+            t.busy = Some(busy);
+        }
+        v
+    };
+    let (burst_s, lull_s) = (300.0, 1200.0);
+    let mut desired = 4;
+    let mut t = 0.0;
+    // Desired count 15 minutes into each lull, and the reason then.
+    let mut mid_lull: Vec<(u32, String)> = Vec::new();
+    for _ in 0..7 {
+        let start = t;
+        while t < start + burst_s + lull_s {
+            let busy = t < start + burst_s;
+            // The SQS counts stay at zero, so no arrivals are learned and the forecast keeps
+            // nothing: what holds the workers is the hold alone.
+            let mut o = obs(0, 0, if busy { desired.max(4) } else { desired });
+            let n = o.service.map_or(0, |s| s.running) as usize;
+            o.tasks = Some(tasks(n, busy));
+            let d = decide(&c, 15.0, &mut st, &o, t);
+            if let Some(n) = desired_of(&d) {
+                desired = n;
+            }
+            if busy {
+                desired = desired.max(4);
+            }
+            if (t - start - burst_s - 900.0).abs() < 1e-9 {
+                mid_lull.push((desired, d.why.text.clone()));
+            }
+            t += 15.0;
+        }
+    }
+    assert!(
+        mid_lull[0].0 < 4,
+        "the first lull releases: {:?}",
+        mid_lull[0]
+    );
+    let last = mid_lull.last().unwrap();
+    assert_eq!(last.0, 4, "a habitual lull is held: {last:?}");
+    assert!(
+        last.1.contains("came back to that level"),
+        "the reason says why: {}",
+        last.1
+    );
+}

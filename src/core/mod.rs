@@ -17,4 +17,5 @@ pub mod lag;
 pub mod model;
 pub mod observed;
 pub mod queueing;
+pub mod returns;
 pub mod unreachable;
