@@ -7,7 +7,8 @@
 //! are read to the end (`nextToken`) and described in batches of the API's limit (100 for
 //! DescribeTasks, DescribeContainerInstances and GetTaskProtection, 10 for DescribeServices), up to `MAX_PAGES`
 //! pages: a read cut short is an error (the field stays unknown), never a short list that
-//! looks complete. Deciding what the numbers mean is the core's job.
+//! looks complete. Task descriptions that can no longer change are kept between ticks
+//! (`TaskCache`) and not asked for again. Deciding what the numbers mean is the core's job.
 
 use super::{AwsError, call};
 use crate::core::model::ServiceCounts;
@@ -198,8 +199,15 @@ async fn list_task_arns(
 /// the cache never outgrows the cluster.
 #[derive(Debug, Default)]
 pub struct TaskCache {
-    reads: HashMap<(String, Option<String>), HashMap<String, (Option<String>, EcsTask)>>,
+    /// Per read (cluster, service of a one-service read): task ARN → (group, description).
+    reads: HashMap<ReadKey, HashMap<String, GroupedTask>>,
 }
+
+/// A task read: its cluster, and its service when the read was for one service only.
+type ReadKey = (String, Option<String>);
+
+/// A task as described, with its `group` (`service:NAME`).
+type GroupedTask = (Option<String>, EcsTask);
 
 impl TaskCache {
     /// Tasks held across all reads (for tests and the footprint report).
