@@ -5,8 +5,8 @@
 //! the wait SLO, adds workers to drain any backlog within the SLO, holds idle workers through
 //! gaps shorter than the break-even time (an idle worker costs less than paying its boot again)
 //! and, at a strict SLO, through the lulls a level of demand has always come back from soon
-//! (`returns.rs`), and applies the guards: min/max and schedule floors, never below busy workers, hourly budget,
-//! max step per tick, and never a scale-in on missing data. No I/O, no clock, no randomness:
+//! (`returns.rs`), and applies the guards: min/max and schedule floors, never below busy
+//! workers, hourly budget, max step per tick, and never a scale-in on missing data. No I/O, no clock, no randomness:
 //! the worlds (`sim/`, the AWS edge) observe and apply; `reconcile.rs` calls this in a loop.
 
 use crate::core::config::{ServiceConfig, fmt_s};
@@ -752,6 +752,10 @@ pub fn decide(
         };
     }
 
+    // The hold the held level earned from its returns (the strict hold if none).
+    let level_hold_s = st
+        .returns
+        .hold_s(held.saturating_sub(1) as usize, sz.hold_s, cap_s);
     let text = format!(
         "{:.2} jobs/min expected at +{} × {} service = {:.2} busy workers; {} for {:.1}% within {} (cold start {}); backlog {} → {} more; {} busy{}{}{}",
         sz.rate_per_min,
@@ -765,13 +769,10 @@ pub fn decide(
         q.backlog(),
         sz.backlog_tasks,
         busy,
-        if held > sz.raw
-            && returning >= held
-            && st.returns.hold_s(held as usize - 1, sz.hold_s, cap_s) > sz.hold_s
-        {
+        if held > sz.raw && returning >= held && level_hold_s > sz.hold_s {
             format!(
                 "; holding {held}: demand came back to that level within {} after each of its last falls",
-                fmt_s(st.returns.hold_s(held as usize - 1, sz.hold_s, cap_s))
+                fmt_s(level_hold_s)
             )
         } else if held > sz.raw {
             format!(
