@@ -612,7 +612,16 @@ fn foresight_note(b: &ForesightBound, slo: &Slo, best99_usd: Option<f64>) -> Str
         b.jobs_exposed,
         fmt_s(slo.max_wait_s)
     );
-    match (b.pool_workers, b.pool_cost_usd) {
+    let learned = if b.learned_pool_attainment < slo.attainment {
+        format!(
+            " A policy that sizes its pool from the flurries it has seen (at each opening the largest pool an earlier one needed, up to max_tasks, idle around the clock) starts {:.2}% in time: below the SLO, because each larger flurry comes before anything shows its size. Only a pool sized in advance (`min_tasks`, or a static pool sized from the whole trace's peak) reaches {:.0}% here.",
+            b.learned_pool_attainment * 100.0,
+            slo.attainment * 100.0
+        )
+    } else {
+        String::new()
+    };
+    let sentence = match (b.pool_workers, b.pool_cost_usd) {
         (Some(0), _) => format!(
             " Without foresight: {} arrival(s) come after a silence longer than the fastest cold start; starting {:.0}% of all jobs in time needs no idle worker waiting for them.",
             b.openings,
@@ -631,7 +640,8 @@ fn foresight_note(b: &ForesightBound, slo: &Slo, best99_usd: Option<f64>) -> Str
             "{head} Not even max_tasks idle workers at every opening start {:.0}% of all jobs in time: out of reach under the cap.",
             slo.attainment * 100.0
         ),
-    }
+    };
+    format!("{sentence}{learned}")
 }
 
 /// "no", or how much of the run preheat said its SLO was out of reach under max_tasks or the
@@ -770,5 +780,32 @@ mod tests {
         assert_eq!(out_of_reach_note(&never), "no");
         assert_eq!(out_of_reach_note(&Summary::default()), "n/a");
         assert_eq!(estimate_note(&Summary::default()), "n/a");
+    }
+
+    #[test]
+    fn the_foresight_note_says_when_a_learned_pool_falls_short() {
+        let slo = Slo {
+            max_wait_s: 60.0,
+            attainment: 0.99,
+        };
+        let mut b = ForesightBound {
+            openings: 900,
+            jobs_exposed: 1700,
+            miss_budget_jobs: 22.0,
+            pool_workers: Some(18),
+            silence_hours: 639.0,
+            pool_cost_usd: Some(10363.0),
+            learned_pool_attainment: 0.9886,
+        };
+        let note = foresight_note(&b, &slo, Some(12102.5));
+        assert!(note.contains("≥ 18 idle workers"), "{note}");
+        assert!(note.contains("(0.86× the cheapest baseline"), "{note}");
+        assert!(
+            note.contains("starts 98.86% in time: below the SLO"),
+            "{note}"
+        );
+        b.learned_pool_attainment = 0.995;
+        let note = foresight_note(&b, &slo, Some(12102.5));
+        assert!(!note.contains("sizes its pool"), "{note}");
     }
 }

@@ -12,7 +12,14 @@
 //! miss. The smallest W whose misses fit the SLO's budget is a pool any policy must have at the
 //! openings; one that cannot tell when a silence will end holds it through the silences, which
 //! prices it. A policy that knows the time of day could hold it for less; the figure says what
-//! foresight is worth, not what every policy must pay. Simulation and verdicts are
+//! foresight is worth, not what every policy must pay.
+//!
+//! The pool must be there at the first opening that needs it, before anything has shown its
+//! size. So the bound also plays the most generous policy that sizes its pool from what it has
+//! seen: at each opening, the largest pool any earlier opening needed to miss nothing (up to the
+//! cap) waits idle, around the clock. Where even that stays below the SLO, the SLO is out of
+//! reach for a policy that learns, and only a pool sized in advance (the user's `min_tasks`, or
+//! a static pool sized from the whole trace's peak) reaches it. Simulation and verdicts are
 //! `backtest.rs`'s.
 
 use crate::core::job::Job;
@@ -36,6 +43,10 @@ pub struct ForesightBound {
     pub silence_hours: f64,
     /// `pool_workers` held through those silences at the worker's hourly price.
     pub pool_cost_usd: Option<f64>,
+    /// The share of all jobs started in time when each opening gets the largest pool an
+    /// earlier opening needed (`learned_pool_misses`): the best a policy can do that sizes its
+    /// pool from the flurries it has seen.
+    pub learned_pool_attainment: f64,
 }
 
 /// Integer ordering for f64 times in a heap (finite, non-negative seconds).
@@ -123,6 +134,25 @@ fn misses(jobs: &[Job], ops: &[Opening], pool: u32, max_wait_s: f64) -> usize {
     missed
 }
 
+/// The fewest idle workers (up to `cap`) with which `op` misses nothing; `cap` if none do.
+fn pool_needed(jobs: &[Job], op: &Opening, cap: u32, max_wait_s: f64) -> u32 {
+    (0..=cap)
+        .find(|&w| misses(jobs, std::slice::from_ref(op), w, max_wait_s) == 0)
+        .unwrap_or(cap)
+}
+
+/// Jobs that miss when each opening gets, idle, the largest pool an earlier one needed (none
+/// at the first): the pool learned from what has been seen, never shrinking, up to `cap`.
+fn learned_pool_misses(jobs: &[Job], ops: &[Opening], cap: u32, max_wait_s: f64) -> usize {
+    let mut pool = 0;
+    let mut missed = 0;
+    for op in ops {
+        missed += misses(jobs, std::slice::from_ref(op), pool, max_wait_s);
+        pool = pool.max(pool_needed(jobs, op, cap, max_wait_s));
+    }
+    missed
+}
+
 /// The bound for `jobs` (sorted by arrival) at a wait SLO of `max_wait_s` met by a share
 /// `attainment`, with cold starts of at least `fastest_cold_s`, at most `cap` workers, and
 /// `worker_per_hour_usd` per worker-hour.
@@ -139,6 +169,7 @@ pub fn foresight_bound(
     let budget = (1.0 - attainment).max(0.0) * jobs.len() as f64 + 1e-9;
     let pool_workers = (0..=cap).find(|&w| misses(jobs, &ops, w, max_wait_s) as f64 <= budget);
     let silence_hours = ops.iter().map(|o| o.silence_s).sum::<f64>() / 3600.0;
+    let learned_missed = learned_pool_misses(jobs, &ops, cap, max_wait_s);
     ForesightBound {
         openings: ops.len(),
         jobs_exposed: ops.iter().map(|o| o.end - o.first).sum(),
@@ -146,6 +177,11 @@ pub fn foresight_bound(
         pool_workers,
         silence_hours,
         pool_cost_usd: pool_workers.map(|w| f64::from(w) * silence_hours * worker_per_hour_usd),
+        learned_pool_attainment: if jobs.is_empty() {
+            1.0
+        } else {
+            1.0 - learned_missed as f64 / jobs.len() as f64
+        },
     }
 }
 
@@ -182,6 +218,32 @@ mod tests {
         // At 80% ten misses are allowed: four workers leave one job per flurry waiting.
         let b = foresight_bound(&jobs, 60.0, 0.80, 150.0, 20, 1.0);
         assert_eq!(b.pool_workers, Some(4));
+    }
+
+    #[test]
+    fn a_pool_learned_from_earlier_flurries_misses_the_flurries_that_teach_it() {
+        // Ten flurries of 5: a learned pool has nothing at the first (5 misses) and 5 after.
+        let b = foresight_bound(&flurries(5, 10), 60.0, 0.99, 150.0, 20, 1.0);
+        assert!((b.learned_pool_attainment - 0.90).abs() < 1e-9);
+        // Three of 2, then seven of 5: the first of each size teaches it (2 + 3 misses), so 99%
+        // is out of reach for it, while a pool of 5 from the start misses nothing.
+        let mut jobs = flurries(2, 3);
+        jobs.extend(
+            flurries(5, 7)
+                .into_iter()
+                .map(|j| job(j.arrival_s + 3.0 * 3600.0, j.service_s)),
+        );
+        let b = foresight_bound(&jobs, 60.0, 0.99, 150.0, 20, 1.0);
+        assert_eq!(b.pool_workers, Some(5));
+        let want = 1.0 - 5.0 / 41.0;
+        assert!(
+            (b.learned_pool_attainment - want).abs() < 1e-9,
+            "{}",
+            b.learned_pool_attainment
+        );
+        // It never learns past the cap: with 3, each flurry of 5 leaves 2 waiting.
+        let b = foresight_bound(&flurries(5, 10), 60.0, 0.99, 150.0, 3, 1.0);
+        assert!((b.learned_pool_attainment - (1.0 - 23.0 / 50.0)).abs() < 1e-9);
     }
 
     #[test]
