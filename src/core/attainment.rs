@@ -12,8 +12,8 @@
 //! without CloudWatch, falls back on the SQS counts' growth plus the jobs finished meanwhile
 //! (in flight × elapsed ÷ the service time the minute sums showed, or the configured prior).
 //! SQS counts are taken as `COUNT_LAG_S` old. Verdicts come a few minutes after the deadline
-//! they judge (when the minute sums are in). Pure: the loop (telemetry) and the simulator feed
-//! it observations; what it estimates never steers a decision.
+//! they judge (when the minute sums are in). Pure: the loop (telemetry), the simulator and the
+//! strict hold's feedback (`feedback.rs`) feed it observations.
 
 use crate::core::model::{METRICS_LOOKBACK_S, Observation};
 use crate::core::observed::METRICS_OVERDUE_S;
@@ -118,6 +118,11 @@ impl AttainmentEstimator {
             .iter()
             .fold((0.0, 0.0), |(w, h), &(_, a, b)| (w + a, h + b));
         (w > 0.0).then(|| hit / w)
+    }
+
+    /// Jobs judged so far and those of them that started within the SLO.
+    pub fn totals(&self) -> (f64, f64) {
+        self.total
     }
 
     /// Jobs judged so far (shares of a minute's arrivals may be fractions of a job).

@@ -705,3 +705,56 @@ fn a_dense_service_holds_workers_through_the_lulls_its_bursts_come_back_from() {
         last.1
     );
 }
+
+/// Issue #9: a strict service whose bursts come back after lulls longer than the base cap (15
+/// cold starts) keeps releasing its workers, until its attainment over the last week falls
+/// short of the target; then the feedback lengthens the cap, the lull is held, and the reason
+/// says why.
+#[test]
+fn a_service_short_of_its_slo_holds_through_lulls_longer_than_the_base_cap() {
+    let c = strict_cfg(0.99);
+    let run = |scale: f64| -> (u32, String) {
+        let mut st = CoreState::new(&c);
+        st.feedback.assume(scale, 0.95);
+        let (burst_s, lull_s) = (300.0, 4200.0);
+        let mut desired = 4;
+        let mut t = 0.0;
+        let mut mid_lull = (0, String::new());
+        for _ in 0..7 {
+            let start = t;
+            while t < start + burst_s + lull_s {
+                let busy = t < start + burst_s;
+                let mut o = obs(0, 0, if busy { desired.max(4) } else { desired });
+                let n = o.service.map_or(0, |s| s.running) as usize;
+                let mut v = busy_tasks(n);
+                for task in &mut v {
+                    task.busy = Some(busy);
+                }
+                o.tasks = Some(v);
+                let d = decide(&c, 15.0, &mut st, &o, t);
+                if let Some(n) = desired_of(&d) {
+                    desired = n;
+                }
+                if busy {
+                    desired = desired.max(4);
+                }
+                if (t - start - burst_s - 3600.0).abs() < 1e-9 {
+                    mid_lull = (desired, d.why.text.clone());
+                }
+                t += 15.0;
+            }
+        }
+        mid_lull
+    };
+    // A 70-min lull is past 15 cold starts (52.5 min): released an hour in.
+    let (n, why) = run(1.0);
+    assert!(n < 4, "released without feedback: {n}, {why}");
+    // As if a week had fallen short twice: the cap is 4 × 52.5 min, the lull is held.
+    let (n, why) = run(4.0);
+    assert_eq!(n, 4, "{why}");
+    assert!(why.contains("came back to that level"), "{why}");
+    assert!(
+        why.contains("attainment estimated over the last week, 95.00%, is below 99%"),
+        "{why}"
+    );
+}

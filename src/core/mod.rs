@@ -8,6 +8,7 @@
 pub mod attainment;
 pub mod config;
 pub mod decide;
+pub mod feedback;
 pub mod forecast;
 pub mod guards;
 #[cfg(test)]
