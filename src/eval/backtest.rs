@@ -614,9 +614,10 @@ fn foresight_note(b: &ForesightBound, slo: &Slo, best99_usd: Option<f64>) -> Str
     );
     let learned = if b.learned_pool_attainment < slo.attainment {
         format!(
-            " A policy that sizes its pool from the flurries it has seen (at each opening the largest pool an earlier one needed, up to max_tasks, idle around the clock) starts {:.2}% in time: below the SLO, because each larger flurry comes before anything shows its size. Only a pool sized in advance (`min_tasks`, or a static pool sized from the whole trace's peak) reaches {:.0}% here.",
+            " A policy that sizes its pool from the flurries it has seen (at each opening the largest pool an earlier one needed, up to max_tasks, idle around the clock) starts {:.2}% in time: below the SLO, because each larger flurry comes before anything shows its size. Only a pool sized in advance (`min_tasks`, or a static pool sized from the whole trace's peak) reaches {:.0}% here. Exposed jobs come in {} of the week's 168 hours (counted from the trace's start), the hours a pool by the time of week would have to cover.",
             b.learned_pool_attainment * 100.0,
-            slo.attainment * 100.0
+            slo.attainment * 100.0,
+            b.exposed_week_hours
         )
     } else {
         String::new()
@@ -796,6 +797,7 @@ mod tests {
             silence_hours: 639.0,
             pool_cost_usd: Some(10363.0),
             learned_pool_attainment: 0.9886,
+            exposed_week_hours: 147,
         };
         let note = foresight_note(&b, &slo, Some(12102.5));
         assert!(note.contains("≥ 18 idle workers"), "{note}");
@@ -804,6 +806,7 @@ mod tests {
             note.contains("starts 98.86% in time: below the SLO"),
             "{note}"
         );
+        assert!(note.contains("in 147 of the week's 168 hours"), "{note}");
         b.learned_pool_attainment = 0.995;
         let note = foresight_note(&b, &slo, Some(12102.5));
         assert!(!note.contains("sizes its pool"), "{note}");

@@ -43,6 +43,9 @@ pub struct ForesightBound {
     pub silence_hours: f64,
     /// `pool_workers` held through those silences at the worker's hourly price.
     pub pool_cost_usd: Option<f64>,
+    /// The hours of the week (counted from the trace's start) in which exposed jobs arrive: a
+    /// pool held only then would cost a share of the week, if that share were small.
+    pub exposed_week_hours: usize,
     /// The share of all jobs started in time when each opening gets the largest pool an
     /// earlier opening needed (`learned_pool_misses`): the best a policy can do that sizes its
     /// pool from the flurries it has seen.
@@ -170,6 +173,12 @@ pub fn foresight_bound(
     let pool_workers = (0..=cap).find(|&w| misses(jobs, &ops, w, max_wait_s) as f64 <= budget);
     let silence_hours = ops.iter().map(|o| o.silence_s).sum::<f64>() / 3600.0;
     let learned_missed = learned_pool_misses(jobs, &ops, cap, max_wait_s);
+    let mut week_hours = [false; 168];
+    for op in &ops {
+        for j in &jobs[op.first..op.end] {
+            week_hours[(j.arrival_s.max(0.0) / 3600.0) as usize % 168] = true;
+        }
+    }
     ForesightBound {
         openings: ops.len(),
         jobs_exposed: ops.iter().map(|o| o.end - o.first).sum(),
@@ -177,6 +186,7 @@ pub fn foresight_bound(
         pool_workers,
         silence_hours,
         pool_cost_usd: pool_workers.map(|w| f64::from(w) * silence_hours * worker_per_hour_usd),
+        exposed_week_hours: week_hours.iter().filter(|&&h| h).count(),
         learned_pool_attainment: if jobs.is_empty() {
             1.0
         } else {
@@ -212,6 +222,8 @@ mod tests {
         assert_eq!(b.openings, 10);
         assert_eq!(b.jobs_exposed, 50);
         assert_eq!(b.pool_workers, Some(5));
+        // One flurry an hour, ten hours.
+        assert_eq!(b.exposed_week_hours, 10);
         // Nine silences of an hour (less the flurry's half second).
         assert!((b.silence_hours - 9.0).abs() < 0.01, "{}", b.silence_hours);
         assert!((b.pool_cost_usd.unwrap() - 45.0).abs() < 0.1);
