@@ -811,4 +811,16 @@ mod tests {
         let note = foresight_note(&b, &slo, Some(12102.5));
         assert!(!note.contains("sizes its pool"), "{note}");
     }
+
+    /// Both scenario files load (traces read, mappings valid) and name the scenarios they
+    /// promise: the other windows are there to check rules beyond the README's five.
+    #[test]
+    fn the_scenario_files_load() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
+        for (file, n) in [("scenarios.yaml", 5), ("scenarios-other-windows.yaml", 4)] {
+            let got = load_scenarios(&dir.join(file), None).expect(file);
+            assert_eq!(got.len(), n, "{file}");
+            assert!(got.iter().all(|s| !s.setup.jobs.is_empty()), "{file}");
+        }
+    }
 }
