@@ -650,6 +650,47 @@ fn the_newest_waiting_job_is_as_old_as_the_last_rise_of_the_queue() {
     assert_eq!((st.backlog_since_s, st.backlog_rose_s), (None, None));
 }
 
+/// Bursts of four busy workers for `burst_s`, then lulls of `lull_s` with all of them idle,
+/// seven times; the SQS counts stay at zero, so no arrivals are learned and the forecast keeps
+/// nothing: what holds the workers is the hold alone. Returns the desired count `probe_s` into
+/// each lull, and the reason then.
+fn bursts_and_lulls(
+    c: &ServiceConfig,
+    st: &mut CoreState,
+    burst_s: f64,
+    lull_s: f64,
+    probe_s: f64,
+) -> Vec<(u32, String)> {
+    let mut desired = 4;
+    let mut t = 0.0;
+    let mut probes = Vec::new();
+    for _ in 0..7 {
+        let start = t;
+        while t < start + burst_s + lull_s {
+            let busy = t < start + burst_s;
+            let mut o = obs(0, 0, if busy { desired.max(4) } else { desired });
+            let n = o.service.map_or(0, |s| s.running) as usize;
+            let mut tasks = busy_tasks(n);
+            for task in &mut tasks {
+                task.busy = Some(busy);
+            }
+            o.tasks = Some(tasks);
+            let d = decide(c, 15.0, st, &o, t);
+            if let Some(n) = desired_of(&d) {
+                desired = n;
+            }
+            if busy {
+                desired = desired.max(4);
+            }
+            if (t - start - burst_s - probe_s).abs() < 1e-9 {
+                probes.push((desired, d.why.text.clone()));
+            }
+            t += 15.0;
+        }
+    }
+    probes
+}
+
 /// Issue #9: at a strict SLO a dense service's bursts come back to the same height every few
 /// tens of minutes. The first lulls release the workers after the strict hold (two cold
 /// starts); once five lulls have all ended within 15 cold starts, the workers are held through
@@ -658,40 +699,8 @@ fn the_newest_waiting_job_is_as_old_as_the_last_rise_of_the_queue() {
 fn a_dense_service_holds_workers_through_the_lulls_its_bursts_come_back_from() {
     let c = strict_cfg(0.99);
     let mut st = CoreState::new(&c);
-    let tasks = |n: usize, busy: bool| -> Vec<TaskInfo> {
-        let mut v = busy_tasks(n);
-        for t in &mut v {
-            t.busy = Some(busy);
-        }
-        v
-    };
-    let (burst_s, lull_s) = (300.0, 1200.0);
-    let mut desired = 4;
-    let mut t = 0.0;
-    // Desired count 15 minutes into each lull, and the reason then.
-    let mut mid_lull: Vec<(u32, String)> = Vec::new();
-    for _ in 0..7 {
-        let start = t;
-        while t < start + burst_s + lull_s {
-            let busy = t < start + burst_s;
-            // The SQS counts stay at zero, so no arrivals are learned and the forecast keeps
-            // nothing: what holds the workers is the hold alone.
-            let mut o = obs(0, 0, if busy { desired.max(4) } else { desired });
-            let n = o.service.map_or(0, |s| s.running) as usize;
-            o.tasks = Some(tasks(n, busy));
-            let d = decide(&c, 15.0, &mut st, &o, t);
-            if let Some(n) = desired_of(&d) {
-                desired = n;
-            }
-            if busy {
-                desired = desired.max(4);
-            }
-            if (t - start - burst_s - 900.0).abs() < 1e-9 {
-                mid_lull.push((desired, d.why.text.clone()));
-            }
-            t += 15.0;
-        }
-    }
+    // Desired count 15 minutes into each lull of 20, and the reason then.
+    let mid_lull = bursts_and_lulls(&c, &mut st, 300.0, 1200.0, 900.0);
     assert!(
         mid_lull[0].0 < 4,
         "the first lull releases: {:?}",
@@ -713,38 +722,12 @@ fn a_dense_service_holds_workers_through_the_lulls_its_bursts_come_back_from() {
 #[test]
 fn a_service_short_of_its_slo_holds_through_lulls_longer_than_the_base_cap() {
     let c = strict_cfg(0.99);
+    // The desired count an hour into the last lull of 70 min, and the reason then.
     let run = |scale: f64| -> (u32, String) {
         let mut st = CoreState::new(&c);
         st.feedback.assume(scale, 0.95);
-        let (burst_s, lull_s) = (300.0, 4200.0);
-        let mut desired = 4;
-        let mut t = 0.0;
-        let mut mid_lull = (0, String::new());
-        for _ in 0..7 {
-            let start = t;
-            while t < start + burst_s + lull_s {
-                let busy = t < start + burst_s;
-                let mut o = obs(0, 0, if busy { desired.max(4) } else { desired });
-                let n = o.service.map_or(0, |s| s.running) as usize;
-                let mut v = busy_tasks(n);
-                for task in &mut v {
-                    task.busy = Some(busy);
-                }
-                o.tasks = Some(v);
-                let d = decide(&c, 15.0, &mut st, &o, t);
-                if let Some(n) = desired_of(&d) {
-                    desired = n;
-                }
-                if busy {
-                    desired = desired.max(4);
-                }
-                if (t - start - burst_s - 3600.0).abs() < 1e-9 {
-                    mid_lull = (desired, d.why.text.clone());
-                }
-                t += 15.0;
-            }
-        }
-        mid_lull
+        let probes = bursts_and_lulls(&c, &mut st, 300.0, 4200.0, 3600.0);
+        probes.last().cloned().expect("seven lulls")
     };
     // A 70-min lull is past 15 cold starts (52.5 min): released an hour in.
     let (n, why) = run(1.0);
