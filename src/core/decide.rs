@@ -792,12 +792,18 @@ pub fn decide(
                 "; holding {held}: demand came back to that level within {} after each of its last falls{}",
                 fmt_s(level_hold_s),
                 match st.feedback.window_attainment() {
-                    Some(a) if cap_s > base_cap_s && level_hold_s > base_cap_s => format!(
-                        " (lulls up to {} are held while the attainment estimated over the last week, {:.2}%, is below {}%)",
-                        fmt_s(cap_s),
-                        a * 100.0,
-                        cfg.slo.attainment * 100.0
-                    ),
+                    Some(a)
+                        if a < cfg.slo.attainment
+                            && cap_s > base_cap_s
+                            && level_hold_s > base_cap_s =>
+                    {
+                        format!(
+                            " (lulls up to {} are held while the attainment estimated over the last week, {:.2}%, is below {}%)",
+                            fmt_s(cap_s),
+                            a * 100.0,
+                            cfg.slo.attainment * 100.0
+                        )
+                    }
                     _ => String::new(),
                 }
             )
