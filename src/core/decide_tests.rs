@@ -699,6 +699,8 @@ fn bursts_and_lulls(
 fn a_dense_service_holds_workers_through_the_lulls_its_bursts_come_back_from() {
     let c = strict_cfg(0.99);
     let mut st = CoreState::new(&c);
+    // The rule alone: no jobs are judged here, so the idle pool would hold the bursts' height.
+    st.pool = crate::core::pool::RisePool::off();
     // Desired count 15 minutes into each lull of 20, and the reason then.
     let mid_lull = bursts_and_lulls(&c, &mut st, 300.0, 1200.0, 900.0);
     assert!(
@@ -725,6 +727,7 @@ fn a_service_short_of_its_slo_holds_through_lulls_longer_than_the_base_cap() {
     // The desired count an hour into the last lull of 70 min, and the reason then.
     let run_at = |scale: f64, attainment: f64| -> (u32, String) {
         let mut st = CoreState::new(&c);
+        st.pool = crate::core::pool::RisePool::off();
         st.feedback.assume(scale, attainment);
         let probes = bursts_and_lulls(&c, &mut st, 300.0, 4200.0, 3600.0);
         probes.last().cloned().expect("seven lulls")
@@ -746,4 +749,69 @@ fn a_service_short_of_its_slo_holds_through_lulls_longer_than_the_base_cap() {
     let (n, why) = run_at(4.0, 0.995);
     assert_eq!(n, 4, "{why}");
     assert!(!why.contains("is below"), "{why}");
+}
+
+/// Flurries of `size(i)` jobs (the i-th, from 1) every `every_s` for `days`, each lasting half an
+/// hour, on a service whose count follows the desired count at once; the desired count and the
+/// reason half-way through the last lull.
+fn flurries(
+    c: &ServiceConfig,
+    days: f64,
+    every_s: f64,
+    size: impl Fn(usize) -> u32,
+) -> (u32, String) {
+    let mut st = CoreState::new(c);
+    let mut desired = 0;
+    let mut probe = (0, String::new());
+    let mut t = 0.0;
+    while t < days * 86400.0 {
+        let i = (t / every_s).floor() as usize;
+        let into_s = t - i as f64 * every_s;
+        let jobs = if i > 0 && into_s < 1800.0 { size(i) } else { 0 };
+        let taken = jobs.min(desired);
+        let mut o = obs(u64::from(jobs - taken), u64::from(taken), desired);
+        let mut tasks = busy_tasks(desired as usize);
+        for (k, task) in tasks.iter_mut().enumerate() {
+            task.busy = Some((k as u32) < taken);
+        }
+        o.tasks = Some(tasks);
+        let d = decide(c, 15.0, &mut st, &o, t);
+        if let Some(n) = desired_of(&d) {
+            desired = n;
+        }
+        if (into_s - every_s / 2.0).abs() < 1e-9 {
+            probe = (desired, d.why.text.clone());
+        }
+        t += 15.0;
+    }
+    probe
+}
+
+/// Issue #9: at a strict SLO, flurries that jump by more workers than a launch brings up within
+/// the wait need idle workers there when they start. Flurries of the same height keep coming
+/// back, so a pool of that height is kept beside the busy workers through the lulls (no jobs
+/// are judged here, so the budget of misses is nil), and the reason says why.
+#[test]
+fn a_strict_service_keeps_an_idle_pool_for_flurries_that_come_back_to_the_same_height() {
+    let mut c = strict_cfg(0.99);
+    c.max_tasks = 40;
+    let (n, why) = flurries(&c, 3.0, 6.0 * 3600.0, |_| 4);
+    assert_eq!(n, 4, "{why}");
+    assert!(why.contains("keeping 4 idle beside 0 busy"), "{why}");
+}
+
+/// Issue #9: flurries each higher than any before leave nothing a pool learned from history
+/// could have held for them. Once a week has passed since the first, the week's record-setting
+/// flurries overspend the budget: no pool is kept through the lulls, and the reason says why.
+#[test]
+fn flurries_that_keep_setting_new_heights_get_no_pool_and_the_reason_says_why() {
+    let mut c = strict_cfg(0.99);
+    c.max_tasks = 40;
+    let (n, why) = flurries(&c, 10.0, 12.0 * 3600.0, |i| i as u32);
+    assert_eq!(n, 0, "{why}");
+    assert!(why.contains("no idle pool"), "{why}");
+    assert!(
+        why.contains("went past the highest seen before them"),
+        "{why}"
+    );
 }

@@ -101,6 +101,12 @@ impl HoldFeedback {
         };
     }
 
+    /// Jobs judged over the trailing window (since the oldest review in it).
+    pub fn window_judged_jobs(&self) -> f64 {
+        let from = self.snapshots.front().map_or(0.0, |&(_, j, _)| j);
+        self.est.totals().0 - from
+    }
+
     /// The estimated attainment over the window at the last review that judged enough jobs.
     pub fn window_attainment(&self) -> Option<f64> {
         self.window_attainment

@@ -17,6 +17,7 @@ pub mod job;
 pub mod lag;
 pub mod model;
 pub mod observed;
+pub mod pool;
 pub mod queueing;
 pub mod returns;
 pub mod unreachable;

@@ -90,7 +90,7 @@ pub fn suffix(cfg: &ServiceConfig, s: Option<Shortfall>) -> String {
 }
 
 /// 0.99 → "99", 0.995 → "99.5".
-fn fmt_pct(share: f64) -> String {
+pub fn fmt_pct(share: f64) -> String {
     let p = format!("{:.2}", share * 100.0);
     p.trim_end_matches('0').trim_end_matches('.').to_string()
 }

@@ -1,0 +1,278 @@
+//! The idle pool a strict SLO keeps beside its busy workers, sized against the SLO's budget of
+//! misses. A job that comes while demand (busy workers plus waiting jobs, in workers) is `w`
+//! above its low point of the last exposure window (a cold start less the SLO's wait) waits for
+//! a launch that cannot be up in time, unless an idle worker takes it. So each time the rise
+//! over that window first reaches `w` while fewer than `w` workers were idle at the low point
+//! is about one miss a pool of `w` would have saved. The pool is the fewest workers whose
+//! uncovered rises beyond it, over the last week, fit the week's budget of misses (`1 −
+//! attainment` of the jobs judged).
+//!
+//! Whether a pool can meet the budget at all is checked the same way, online: the most a pool
+//! learned from history can hold is the highest rise seen so far, so a rise past that record
+//! is a miss no learned pool avoids. When the week's record-setting rises alone overspend the
+//! budget (flurries of a new size each week), the SLO is out of reach by learning and a pool
+//! would only buy misses it cannot prevent: none is held, and `decide` says so. That is judged
+//! only after the learning week (a window since the first rise), when every rise sets a record.
+//! Pure; `decide` applies the floor and says why.
+
+use std::collections::VecDeque;
+
+/// The window rises are counted over, matched to the attainment feedback's.
+const WINDOW_S: f64 = 7.0 * 86400.0;
+
+/// Rises are counted per hour, so that a level a dense service crosses every tick keeps at most
+/// a week of hourly counts, not a timestamp per crossing.
+const BUCKET_S: f64 = 3600.0;
+
+/// What the pool says for one tick.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PoolSize {
+    /// Idle workers to keep beside the busy ones.
+    pub idle_tasks: u32,
+    /// Misses the week's rises beyond that pool come to (at most the budget when feasible).
+    pub uncovered_jobs: usize,
+    /// Misses from rises past the record of their time, over the week: no learned pool
+    /// avoids them.
+    pub unforeseen_jobs: usize,
+    /// The week's budget of misses.
+    pub budget_jobs: f64,
+    /// Whether a learned pool can meet the budget (`unforeseen_jobs ≤ budget_jobs`, or still
+    /// the learning week).
+    pub feasible: bool,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct RisePool {
+    /// Demand and the other rules' idle workers over the last exposure window: (time, demand,
+    /// idle).
+    recent: VecDeque<(f64, u32, u32)>,
+    /// Per level w (index w − 1): whether the rise was at least w at the last tick, and how
+    /// often it reached w uncovered, per hour of the window: (hour's start, count).
+    above: Vec<bool>,
+    uncovered: Vec<VecDeque<(f64, usize)>>,
+    /// Uncovered rises past the record of their time: (time, levels past the record).
+    unforeseen: VecDeque<(f64, usize)>,
+    /// The highest uncovered rise seen so far.
+    record: usize,
+    /// When the first uncovered rise came: the window after it is the pool's learning week.
+    first_rise_s: Option<f64>,
+    /// Never holds a pool (for tests of the other rules in isolation).
+    #[cfg(test)]
+    off: bool,
+}
+
+impl RisePool {
+    /// A pool that never holds a worker, for `decide`'s tests of the other rules.
+    #[cfg(test)]
+    pub(crate) fn off() -> Self {
+        RisePool {
+            off: true,
+            ..Default::default()
+        }
+    }
+
+    /// Note the demand and the idle workers the other rules hold, at `now_s`, with the
+    /// exposure window `exposed_s` (cold start less the SLO's wait).
+    pub fn observe(&mut self, demand: u32, idle_other: u32, now_s: f64, exposed_s: f64) {
+        self.recent.push_back((now_s, demand, idle_other));
+        while self
+            .recent
+            .front()
+            .is_some_and(|&(t, _, _)| t < now_s - exposed_s)
+        {
+            self.recent.pop_front();
+        }
+        let &(_, low, idle_at_low) = self
+            .recent
+            .iter()
+            .min_by_key(|&&(_, d, _)| d)
+            .expect("just pushed");
+        let rise = (demand - low) as usize;
+        if rise > self.above.len() {
+            self.above.resize(rise, false);
+            self.uncovered.resize(rise, VecDeque::new());
+        }
+        let mut past_record = 0;
+        let mut top = self.record;
+        for w in 0..self.above.len() {
+            let up = rise > w;
+            if up && !self.above[w] && idle_at_low as usize <= w {
+                let hour_s = (now_s / BUCKET_S).floor() * BUCKET_S;
+                match self.uncovered[w].back_mut() {
+                    Some((h, n)) if *h == hour_s => *n += 1,
+                    _ => self.uncovered[w].push_back((hour_s, 1)),
+                }
+                if w >= self.record {
+                    past_record += 1;
+                    top = w + 1;
+                }
+            }
+            self.above[w] = up;
+            while self.uncovered[w]
+                .front()
+                .is_some_and(|&(h, _)| h + BUCKET_S <= now_s - WINDOW_S)
+            {
+                self.uncovered[w].pop_front();
+            }
+        }
+        if past_record > 0 {
+            self.record = top;
+            self.first_rise_s.get_or_insert(now_s);
+            self.unforeseen.push_back((now_s, past_record));
+        }
+        while self
+            .unforeseen
+            .front()
+            .is_some_and(|&(t, _)| t < now_s - WINDOW_S)
+        {
+            self.unforeseen.pop_front();
+        }
+    }
+
+    /// Uncovered rises through level `w` (index) over the window.
+    fn rises(&self, w: usize) -> usize {
+        self.uncovered[w].iter().map(|&(_, n)| n).sum()
+    }
+
+    /// The pool at `now_s` for a week's budget of `budget_jobs` misses.
+    pub fn size(&self, budget_jobs: f64, now_s: f64) -> PoolSize {
+        #[cfg(test)]
+        if self.off {
+            return PoolSize {
+                idle_tasks: 0,
+                uncovered_jobs: 0,
+                unforeseen_jobs: 0,
+                budget_jobs,
+                feasible: true,
+            };
+        }
+        let unforeseen_jobs = self.unforeseen.iter().map(|&(_, n)| n).sum();
+        let mut idle_tasks = 0;
+        let mut uncovered_jobs = 0;
+        let mut beyond = 0;
+        for w in (0..self.uncovered.len()).rev() {
+            let here = beyond + self.rises(w);
+            if here as f64 > budget_jobs {
+                idle_tasks = w as u32 + 1;
+                break;
+            }
+            beyond = here;
+            uncovered_jobs = here;
+        }
+        // Feasibility is judged only once a whole window has passed since the first rise: in
+        // the learning week every rise sets a record of a few days, which says nothing yet
+        // about whether history can teach the pool (on a one-day trace of bursts whose first
+        // hours set every record, a pool learned from them met 99%).
+        let learning = self.first_rise_s.is_none_or(|t| now_s - t < WINDOW_S);
+        let feasible = learning || unforeseen_jobs as f64 <= budget_jobs;
+        if !feasible {
+            idle_tasks = 0;
+            uncovered_jobs = (0..self.uncovered.len()).map(|w| self.rises(w)).sum();
+        }
+        PoolSize {
+            idle_tasks,
+            uncovered_jobs,
+            unforeseen_jobs,
+            budget_jobs,
+            feasible,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TICK_S: f64 = 60.0;
+    const EXPOSED_S: f64 = 180.0;
+    const DAY_S: f64 = 86400.0;
+
+    /// Demand at 1 for `days`, with a flurry every `every_s` that jumps to `1 + size(i)` within
+    /// a tick and falls back an hour later; the other rules hold no idle worker. Returns the
+    /// time reached.
+    fn flurries(p: &mut RisePool, days: f64, every_s: f64, size: impl Fn(usize) -> u32) -> f64 {
+        let mut t = 0.0;
+        while t < days * DAY_S {
+            let i = (t / every_s).floor() as usize;
+            let into_s = t - i as f64 * every_s;
+            let demand = if i > 0 && into_s < 3600.0 {
+                1 + size(i)
+            } else {
+                1
+            };
+            p.observe(demand, 0, t, EXPOSED_S);
+            t += TICK_S;
+        }
+        t
+    }
+
+    #[test]
+    fn a_flurry_size_that_recurs_gets_a_pool_that_covers_it_within_the_budget() {
+        // Four flurries of 3 a day: a week of 28 rises through each of the three levels. With a
+        // budget of 10 misses only a pool of 3 leaves none uncovered (2 would leave 28).
+        let mut p = RisePool::default();
+        let now_s = flurries(&mut p, 9.0, 6.0 * 3600.0, |_| 3);
+        let s = p.size(10.0, now_s);
+        assert!(s.feasible, "{s:?}");
+        assert_eq!((s.idle_tasks, s.uncovered_jobs), (3, 0), "{s:?}");
+        // A budget the third level's rises fit in keeps two.
+        let s = p.size(30.0, now_s);
+        assert_eq!((s.idle_tasks, s.uncovered_jobs), (2, 28), "{s:?}");
+    }
+
+    #[test]
+    fn flurries_that_set_a_new_size_each_time_put_the_budget_out_of_reach_after_a_week() {
+        // Each flurry is one bigger than the last: every rise goes past the record, so no pool
+        // learned from history covers any of them.
+        let mut p = RisePool::default();
+        let now_s = flurries(&mut p, 3.0, 6.0 * 3600.0, |i| i as u32);
+        // Still the learning week: the pool is sized, records or not.
+        let s = p.size(5.0, now_s);
+        assert!(s.feasible && s.idle_tasks > 0, "{s:?}");
+        assert!(s.unforeseen_jobs > 5, "{s:?}");
+        // A week on, the week's records overspend the budget: no pool.
+        let now_s = flurries(&mut p, 9.0, 6.0 * 3600.0, |i| i as u32);
+        let s = p.size(5.0, now_s);
+        assert!(!s.feasible, "{s:?}");
+        assert_eq!(
+            s.idle_tasks, 0,
+            "no pool where learning cannot meet the budget: {s:?}"
+        );
+        // The same record-setting rises, rarer than the budget allows, leave it to the sizing.
+        let mut p = RisePool::default();
+        let now_s = flurries(&mut p, 12.0, 3.0 * DAY_S, |i| i as u32);
+        let s = p.size(4.0, now_s);
+        assert!(s.feasible, "{s:?}");
+        assert_eq!((s.idle_tasks, s.uncovered_jobs), (1, 3), "{s:?}");
+        assert_eq!(s.unforeseen_jobs, 2, "{s:?}");
+    }
+
+    #[test]
+    fn idle_workers_the_other_rules_hold_cover_rises_up_to_their_number() {
+        // Two idle workers held at the low point: a rise of 3 leaves only its third level
+        // uncovered.
+        let mut p = RisePool::default();
+        let mut t = 0.0;
+        for _ in 0..20 {
+            p.observe(1, 2, t, EXPOSED_S);
+            p.observe(4, 0, t + TICK_S, EXPOSED_S);
+            t += 6.0 * 3600.0;
+        }
+        assert_eq!((p.rises(0), p.rises(1), p.rises(2)), (0, 0, 20));
+        assert_eq!(p.size(5.0, t).idle_tasks, 3);
+    }
+
+    #[test]
+    fn rises_older_than_a_week_are_forgotten() {
+        let mut p = RisePool::default();
+        let mut t = flurries(&mut p, 2.0, 6.0 * 3600.0, |_| 2);
+        assert!(p.size(1.0, t).idle_tasks > 0);
+        // Nine quiet days later nothing in the window asks for a pool.
+        while t < 11.0 * DAY_S {
+            p.observe(1, 0, t, EXPOSED_S);
+            t += TICK_S;
+        }
+        let s = p.size(1.0, t);
+        assert_eq!((s.idle_tasks, s.unforeseen_jobs), (0, 0), "{s:?}");
+    }
+}
