@@ -5,7 +5,8 @@
 //! wait SLO, adds workers to drain any backlog within the SLO, holds idle workers through gaps
 //! shorter than the break-even time (an idle worker costs less than paying its boot again) and, at
 //! a strict SLO, through the lulls a level of demand has always come back from soon (`returns.rs`;
-//! longer while the week's estimated attainment falls short, `feedback.rs`), and applies the
+//! longer while the week's estimated attainment falls short, `feedback.rs`; and an idle pool
+//! beside the busy workers for the rises a launch cannot meet, `pool.rs`), and applies the
 //! guards: min/max and schedule floors, never below busy workers, hourly budget, max step per tick,
 //! and never a scale-in on missing data. No I/O, no clock, no randomness: the worlds (`sim/`, the
 //! AWS edge) observe and apply; `reconcile.rs` calls this in a loop.
