@@ -722,8 +722,12 @@ pub fn decide(
             (sz.cold_lag_s - cfg.slo.max_wait_s).max(tick_s),
         );
         let miss_share = (1.0 - cfg.slo.attainment).max(1e-4);
-        st.pool
-            .size(miss_share * st.feedback.window_judged_jobs(), now_s)
+        let stretch =
+            crate::core::pool::budget_stretch(miss_share, st.feedback.attainment_since_start());
+        st.pool.size(
+            stretch * miss_share * st.feedback.window_judged_jobs(),
+            now_s,
+        )
     });
     let pooled = pool.map_or(0, |p| match p.idle_tasks {
         0 => 0,

@@ -101,6 +101,13 @@ impl HoldFeedback {
         };
     }
 
+    /// The estimated attainment since start, once enough jobs are judged for two misses.
+    pub fn attainment_since_start(&self) -> Option<f64> {
+        let (judged, met) = self.est.totals();
+        let miss_share = (1.0 - self.target).max(1e-4);
+        (judged * miss_share >= MIN_BUDGET_JOBS).then(|| met / judged)
+    }
+
     /// Jobs judged over the trailing window (since the oldest review in it).
     pub fn window_judged_jobs(&self) -> f64 {
         let from = self.snapshots.front().map_or(0.0, |&(_, j, _)| j);
