@@ -132,6 +132,7 @@ mod tests {
                 why: Reason::new(ReasonCode::MissingData, "no data"),
                 wake_at_s: now_s + 10.0,
                 unreachable: None,
+                idle_pool: None,
             }
         }
     }
@@ -215,6 +216,7 @@ mod tests {
                 why,
                 wake_at_s: now_s + 10.0,
                 unreachable: None,
+                idle_pool: None,
             }
         }
     }

@@ -53,6 +53,9 @@ pub struct ServiceGauges {
     pub slo_unreachable: Option<bool>,
     pub slo_shortfall_workers: Option<u32>,
     pub slo_unreachable_ticks: u64,
+    /// At a strict SLO: the idle pool's size and whether a learned pool can meet the SLO.
+    pub idle_pool_tasks: Option<u32>,
+    pub slo_reachable_by_learning: Option<bool>,
     /// The SLO's target share, and preheat's estimate of the share reached, from the SQS
     /// counts and CloudWatch sums alone: over the last hour and since start.
     pub slo_target: Option<f64>,
@@ -226,6 +229,23 @@ pub fn encode_at(m: &Metrics, now_s: f64) -> String {
         "counter",
         "Decisions that found the SLO out of reach under max_tasks or the budget.",
         gauge(&|s| s.slo_unreachable.map(|_| s.slo_unreachable_ticks as f64)),
+    );
+    family(
+        "preheat_idle_pool_tasks",
+        "gauge",
+        "At a strict SLO: idle workers kept beside the busy ones for the demand rises a launch \
+         cannot meet in time, sized to the week's budget of misses.",
+        gauge(&|s| s.idle_pool_tasks.map(f64::from)),
+    );
+    family(
+        "preheat_slo_reachable_by_learning",
+        "gauge",
+        "At a strict SLO: 0 when the week's demand rises past the highest seen before them alone \
+         overspend the SLO's budget of misses, so no pool learned from history meets it.",
+        gauge(&|s| {
+            s.slo_reachable_by_learning
+                .map(|r| if r { 1.0 } else { 0.0 })
+        }),
     );
     family(
         "preheat_slo_attainment_target",
@@ -444,6 +464,17 @@ impl LoopObserver for TelemetryObserver {
                 crate::core::unreachable::describe(cfg, &u)
             );
         }
+        if let Some(p) = d.idle_pool
+            && !p.reachable_by_learning
+            && g.slo_reachable_by_learning != Some(false)
+        {
+            tracing::warn!(
+                service = %cfg.name,
+                "this week's demand rises past the highest seen before them overspend the SLO's budget of misses: no pool learned from history meets it; raise min_tasks (or a schedule floor) to the flurries' size, or relax the SLO"
+            );
+        }
+        g.idle_pool_tasks = d.idle_pool.map(|p| p.idle_tasks);
+        g.slo_reachable_by_learning = d.idle_pool.map(|p| p.reachable_by_learning);
         g.slo_unreachable = Some(d.unreachable.is_some());
         g.slo_shortfall_workers = Some(d.unreachable.map_or(0, |u| u.workers()));
         g.slo_unreachable_ticks += u64::from(d.unreachable.is_some());
@@ -735,6 +766,7 @@ mod tests {
             why: Reason::new(ReasonCode::Backlog, "drain"),
             wake_at_s: 15.0,
             unreachable: None,
+            idle_pool: None,
         };
         o.on_decision(0, 0.0, &obs, &d);
         assert!(
@@ -750,16 +782,30 @@ mod tests {
             ..d.clone()
         };
         o.on_decision(0, 0.0, &obs, &short);
+        assert!(
+            !encode(&m.lock().unwrap()).contains("preheat_idle_pool_tasks{"),
+            "no pool gauge without a strict SLO's pool"
+        );
+        let pooled = Decision {
+            idle_pool: Some(crate::core::model::IdlePool {
+                idle_tasks: 0,
+                reachable_by_learning: false,
+            }),
+            ..short.clone()
+        };
+        o.on_decision(0, 0.0, &obs, &pooled);
         let guard = m.lock().unwrap();
         let text = encode(&guard);
         assert!(healthy(&guard));
         assert!(text.contains("preheat_queue_messages{service=\"whisper\",state=\"visible\"} 5"));
         assert!(text.contains("preheat_decided_tasks{service=\"whisper\"} 3"));
-        assert!(text.contains("preheat_decisions_total{service=\"whisper\",reason=\"backlog\"} 2"));
-        assert!(text.contains("preheat_ticks_total 2"));
+        assert!(text.contains("preheat_decisions_total{service=\"whisper\",reason=\"backlog\"} 3"));
+        assert!(text.contains("preheat_ticks_total 3"));
         assert!(text.contains("preheat_slo_unreachable{service=\"whisper\"} 1"));
         assert!(text.contains("preheat_slo_shortfall_workers{service=\"whisper\"} 6"));
-        assert!(text.contains("preheat_slo_unreachable_ticks_total{service=\"whisper\"} 1"));
+        assert!(text.contains("preheat_slo_unreachable_ticks_total{service=\"whisper\"} 2"));
+        assert!(text.contains("preheat_idle_pool_tasks{service=\"whisper\"} 0"));
+        assert!(text.contains("preheat_slo_reachable_by_learning{service=\"whisper\"} 0"));
         assert!(text.contains("preheat_slo_attainment_target{service=\"whisper\"} 0.95"));
         let aged = encode_at(&guard, 7.5);
         assert!(
@@ -790,6 +836,7 @@ mod tests {
             why: Reason::new(ReasonCode::Steady, "watch"),
             wake_at_s: 0.0,
             unreachable: None,
+            idle_pool: None,
         };
         let mut t = 0.0;
         while t <= 2400.0 {

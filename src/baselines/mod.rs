@@ -155,6 +155,7 @@ pub(crate) fn hold(text: impl Into<String>, now_s: f64, wake_at_s: f64) -> Decis
         why: reason(text),
         wake_at_s: after(now_s, wake_at_s),
         unreachable: None,
+        idle_pool: None,
     }
 }
 
@@ -179,6 +180,7 @@ pub(crate) fn set_to(
         why: reason(text),
         wake_at_s: after(now_s, wake_at_s),
         unreachable: None,
+        idle_pool: None,
     }
 }
 

@@ -607,6 +607,7 @@ pub fn decide(
             ),
             wake_at_s,
             unreachable: None,
+            idle_pool: None,
         };
     };
     let busy = obs.busy_tasks(cfg.jobs_per_task).unwrap_or(0);
@@ -800,6 +801,7 @@ pub fn decide(
             ),
             wake_at_s,
             unreachable: None,
+            idle_pool: None,
         };
     }
 
@@ -930,6 +932,10 @@ pub fn decide(
         why,
         wake_at_s,
         unreachable,
+        idle_pool: pool.map(|p| crate::core::model::IdlePool {
+            idle_tasks: p.idle_tasks,
+            reachable_by_learning: p.feasible,
+        }),
     }
 }
 

@@ -759,10 +759,10 @@ fn flurries(
     days: f64,
     every_s: f64,
     size: impl Fn(usize) -> u32,
-) -> (u32, String) {
+) -> (u32, String, Option<crate::core::model::IdlePool>) {
     let mut st = CoreState::new(c);
     let mut desired = 0;
-    let mut probe = (0, String::new());
+    let mut probe = (0, String::new(), None);
     let mut t = 0.0;
     while t < days * 86400.0 {
         let i = (t / every_s).floor() as usize;
@@ -780,7 +780,7 @@ fn flurries(
             desired = n;
         }
         if (into_s - every_s / 2.0).abs() < 1e-9 {
-            probe = (desired, d.why.text.clone());
+            probe = (desired, d.why.text.clone(), d.idle_pool);
         }
         t += 15.0;
     }
@@ -796,8 +796,15 @@ fn flurries(
 fn a_strict_service_keeps_an_idle_pool_for_flurries_that_come_back_to_the_same_height() {
     let mut c = strict_cfg(0.999);
     c.max_tasks = 40;
-    let (n, why) = flurries(&c, 4.0, 4.0 * 3600.0, |_| 4);
+    let (n, why, pool) = flurries(&c, 4.0, 4.0 * 3600.0, |_| 4);
     assert_eq!(n, 4, "{why}");
+    assert_eq!(
+        pool,
+        Some(crate::core::model::IdlePool {
+            idle_tasks: 4,
+            reachable_by_learning: true
+        })
+    );
     assert!(why.contains("keeping 4 idle beside 0 busy"), "{why}");
 }
 
@@ -808,8 +815,9 @@ fn a_strict_service_keeps_an_idle_pool_for_flurries_that_come_back_to_the_same_h
 fn flurries_that_keep_setting_new_heights_get_no_pool_and_the_reason_says_why() {
     let mut c = strict_cfg(0.99);
     c.max_tasks = 40;
-    let (n, why) = flurries(&c, 10.0, 12.0 * 3600.0, |i| i as u32);
+    let (n, why, pool) = flurries(&c, 10.0, 12.0 * 3600.0, |i| i as u32);
     assert_eq!(n, 0, "{why}");
+    assert_eq!(pool.map(|p| p.reachable_by_learning), Some(false), "{why}");
     assert!(why.contains("no idle pool"), "{why}");
     assert!(
         why.contains("went past the highest seen before them"),

@@ -260,6 +260,20 @@ pub struct Decision {
     /// `None` for policies that do not size for an SLO (the baselines).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub unreachable: Option<Shortfall>,
+    /// At a strict SLO, the idle pool kept beside the busy workers and whether a pool learned
+    /// from history can meet the SLO's budget of misses (`core::pool`); `None` elsewhere.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub idle_pool: Option<IdlePool>,
+}
+
+/// The strict SLO's idle pool at one decision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct IdlePool {
+    /// Idle workers the pool asks for beside the busy ones (0 when out of reach).
+    pub idle_tasks: u32,
+    /// False when the week's rises past the highest seen before them alone overspend the
+    /// budget of misses: no pool learned from history meets the SLO.
+    pub reachable_by_learning: bool,
 }
 
 /// The workers an SLO needs against the most the caps allow.
