@@ -819,6 +819,7 @@ fn flurries_that_keep_setting_new_heights_get_no_pool_and_the_reason_says_why() 
     assert_eq!(n, 0, "{why}");
     assert_eq!(pool.map(|p| p.reachable_by_learning), Some(false), "{why}");
     assert!(why.contains("no idle pool"), "{why}");
+    assert!(why.contains("meets 99% here"), "{why}");
     assert!(
         why.contains("went past the highest seen before them"),
         "{why}"
