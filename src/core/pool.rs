@@ -169,15 +169,15 @@ impl RisePool {
         }
         let unforeseen_jobs = self.unforeseen.iter().map(|&(_, n)| n).sum();
         let mut idle_tasks = 0;
+        // From the top level down, the rises beyond the pool so far, until one more level's
+        // would overspend the budget: the pool takes that level and those below it.
         let mut uncovered_jobs = 0;
-        let mut beyond = 0;
         for w in (0..self.uncovered.len()).rev() {
-            let here = beyond + self.rises(w);
+            let here = uncovered_jobs + self.rises(w);
             if here as f64 > budget_jobs {
                 idle_tasks = w as u32 + 1;
                 break;
             }
-            beyond = here;
             uncovered_jobs = here;
         }
         // Feasibility is judged only once a whole window has passed since the first rise: in
