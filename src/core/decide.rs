@@ -716,12 +716,13 @@ pub fn decide(
     // 99.69% for $1416; kth-office-hours 89.78% → 97.18% and hpc2n-flurries 79.75% → 91.97%,
     // out of reach for learning, where the feasibility check keeps it from being behind static
     // N.)
+    let exposed_s = (sz.cold_lag_s - cfg.slo.max_wait_s).max(tick_s);
     let pool = (sz.hold_s > 0.0).then(|| {
         st.pool.observe(
             busy.saturating_add(waiting_tasks).min(cfg.max_tasks),
             held.min(running).saturating_sub(busy),
             now_s,
-            (sz.cold_lag_s - cfg.slo.max_wait_s).max(tick_s),
+            exposed_s,
         );
         let miss_share = (1.0 - cfg.slo.attainment).max(1e-4);
         let stretch =
@@ -824,13 +825,7 @@ pub fn decide(
         sz.backlog_tasks,
         busy,
         if pool_binds && let Some(p) = pool {
-            format!(
-                "; keeping {} idle beside {busy} busy: this week demand rose past that within {} (cold start less the wait) with no idle worker to take it more often than the budget of {:.0} misses allows; the {} rises beyond it fit",
-                p.idle_tasks,
-                fmt_s((sz.cold_lag_s - cfg.slo.max_wait_s).max(tick_s)),
-                p.budget_jobs,
-                p.uncovered_jobs
-            )
+            p.keeping_text(busy, exposed_s)
         } else if held > sz.raw && returning >= held && level_hold_s > sz.hold_s {
             format!(
                 "; holding {held}: demand came back to that level within {} after each of its last falls{}",
@@ -859,15 +854,7 @@ pub fn decide(
         } else {
             String::new()
         },
-        match pool {
-            Some(p) if !p.feasible => format!(
-                "; no idle pool: {} of this week's rises went past the highest seen before them, more misses than the week's budget of {:.0}, so no pool learned from history meets {}% here",
-                p.unforeseen_jobs,
-                p.budget_jobs,
-                crate::core::unreachable::fmt_pct(cfg.slo.attainment)
-            ),
-            _ => String::new(),
-        },
+        pool.map_or(String::new(), |p| p.out_of_reach_text(cfg.slo.attainment)),
         if notes.is_empty() {
             String::new()
         } else {

@@ -62,6 +62,34 @@ pub struct PoolSize {
     pub feasible: bool,
 }
 
+impl PoolSize {
+    /// The reason text's clause when the pool sets the target, beside `busy` busy workers,
+    /// with the exposure window `exposed_s`.
+    pub fn keeping_text(&self, busy: u32, exposed_s: f64) -> String {
+        format!(
+            "; keeping {} idle beside {busy} busy: this week demand rose past that within {} (cold start less the wait) with no idle worker to take it more often than the budget of {:.0} misses allows; the {} rises beyond it fit",
+            self.idle_tasks,
+            crate::core::config::fmt_s(exposed_s),
+            self.budget_jobs,
+            self.uncovered_jobs
+        )
+    }
+
+    /// The reason text's clause when no learned pool meets the SLO of `attainment`; empty
+    /// while one can.
+    pub fn out_of_reach_text(&self, attainment: f64) -> String {
+        if self.feasible {
+            return String::new();
+        }
+        format!(
+            "; no idle pool: {} of this week's rises went past the highest seen before them, more misses than the week's budget of {:.0}, so no pool learned from history meets {}% here",
+            self.unforeseen_jobs,
+            self.budget_jobs,
+            crate::core::unreachable::fmt_pct(attainment)
+        )
+    }
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct RisePool {
     /// Demand and the other rules' idle workers over the last exposure window: (time, demand,
@@ -239,6 +267,29 @@ mod tests {
         // A budget the third level's rises fit in keeps two.
         let s = p.size(30.0, now_s);
         assert_eq!((s.idle_tasks, s.uncovered_jobs), (2, 28), "{s:?}");
+    }
+
+    /// The reason's clauses: what the pool keeps and why, and the out-of-reach clause only
+    /// when no learned pool can meet the budget.
+    #[test]
+    fn the_reason_clauses_name_the_pool_and_say_when_learning_cannot_meet_the_budget() {
+        let mut s = PoolSize {
+            idle_tasks: 3,
+            uncovered_jobs: 2,
+            unforeseen_jobs: 7,
+            budget_jobs: 4.4,
+            feasible: true,
+        };
+        assert_eq!(
+            s.keeping_text(5, 180.0),
+            "; keeping 3 idle beside 5 busy: this week demand rose past that within 3m (cold start less the wait) with no idle worker to take it more often than the budget of 4 misses allows; the 2 rises beyond it fit"
+        );
+        assert_eq!(s.out_of_reach_text(0.99), "");
+        s.feasible = false;
+        assert_eq!(
+            s.out_of_reach_text(0.99),
+            "; no idle pool: 7 of this week's rises went past the highest seen before them, more misses than the week's budget of 4, so no pool learned from history meets 99% here"
+        );
     }
 
     #[test]
