@@ -491,7 +491,7 @@ fn table_rows(r: &SloResult) -> Vec<(&Row, &'static str)> {
 /// Chart links are `img_prefix` + file name ("charts/" from the README, "" beside the charts).
 pub fn render_markdown(results: &[ScenarioResult], img_prefix: &str) -> String {
     let mut md = String::new();
-    md.push_str("| scenario | SLO | never behind | strict target (≤ 0.70× cheapest ≥ 99%) | SLO out of reach under the caps | preheat's estimate vs true |\n|---|---|---|---|---|---|\n");
+    md.push_str("| scenario | SLO | never behind | strict target (≤ 0.70× cheapest ≥ 99%) | SLO out of reach under the caps | SLO out of reach by learning | preheat's estimate vs true |\n|---|---|---|---|---|---|---|\n");
     for sc in results {
         for r in &sc.per_slo {
             let v = &r.verdict;
@@ -501,7 +501,7 @@ pub fn render_markdown(results: &[ScenarioResult], img_prefix: &str) -> String {
                 .find(|x| x.variant.family == "preheat")
                 .map(|x| &x.summary);
             md.push_str(&format!(
-                "| {} | {} ({:.0}% ≤ {}) | {} | {} | {} | {} |\n",
+                "| {} | {} ({:.0}% ≤ {}) | {} | {} | {} | {} | {} |\n",
                 sc.name,
                 r.slo_name,
                 r.slo.attainment * 100.0,
@@ -516,6 +516,7 @@ pub fn render_markdown(results: &[ScenarioResult], img_prefix: &str) -> String {
                     _ => format!("n/a ({})", v.note),
                 },
                 pre.map_or("n/a".to_string(), out_of_reach_note),
+                learning_note(v.foresight.as_ref(), &r.slo, pre),
                 pre.map_or("n/a".to_string(), estimate_note),
             ));
         }
@@ -551,6 +552,7 @@ pub fn render_markdown(results: &[ScenarioResult], img_prefix: &str) -> String {
                     b,
                     &r.slo,
                     cheapest_reaching(&r.rows, 0.99).map(|x| x.summary.cost_usd),
+                    pre.map_or(0.0, |p| p.floor_cost_usd),
                 ));
             }
             md.push_str("\n\n| policy | which | cost $ | × preheat | × zero-wait ref | p50 | p95 | p99 | attainment | cold starts | interrupted |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
@@ -605,22 +607,38 @@ fn cheapest_reaching(rows: &[Row], attainment: f64) -> Option<&Row> {
 }
 
 /// One sentence on what the strict SLO costs without foresight (`reach.rs`).
-fn foresight_note(b: &ForesightBound, slo: &Slo, best99_usd: Option<f64>) -> String {
+fn foresight_note(
+    b: &ForesightBound,
+    slo: &Slo,
+    best99_usd: Option<f64>,
+    floor_usd: f64,
+) -> String {
     let head = format!(
         " Without foresight: {} arrivals come after a silence longer than the fastest cold start, and {} jobs come before a launch made then could start them within {}.",
         b.openings,
         b.jobs_exposed,
         fmt_s(slo.max_wait_s)
     );
-    let learned = if b.learned_pool_attainment < slo.attainment {
+    let learned_total_usd = b.learned_pool_idle_usd + floor_usd;
+    let learned = format!(
+        " A policy that sizes its pool from the flurries it has seen (at each opening the largest pool an earlier one needed, up to max_tasks, idle around the clock) starts {:.2}% in time; its idle workers through the silences alone cost ${:.0}, ${learned_total_usd:.0} with the busy time{}.",
+        b.learned_pool_attainment * 100.0,
+        b.learned_pool_idle_usd,
+        best99_usd.map_or(String::new(), |x| format!(
+            " ({:.2}× the cheapest baseline reaching 99%)",
+            learned_total_usd / x
+        ))
+    );
+    let learned = if b.pool_workers == Some(0) {
+        String::new()
+    } else if b.learned_pool_attainment < slo.attainment {
         format!(
-            " A policy that sizes its pool from the flurries it has seen (at each opening the largest pool an earlier one needed, up to max_tasks, idle around the clock) starts {:.2}% in time: below the SLO, because each larger flurry comes before anything shows its size. Only a pool sized in advance (`min_tasks`, or a static pool sized from the whole trace's peak) reaches {:.0}% here. Exposed jobs come in {} of the week's 168 hours (counted from the trace's start), the hours a pool by the time of week would have to cover.",
-            b.learned_pool_attainment * 100.0,
+            "{learned} That is below the SLO, because each larger flurry comes before anything shows its size. Only a pool sized in advance (`min_tasks`, or a static pool sized from the whole trace's peak) reaches {:.0}% here. Exposed jobs come in {} of the week's 168 hours (counted from the trace's start), the hours a pool by the time of week would have to cover.",
             slo.attainment * 100.0,
             b.exposed_week_hours
         )
     } else {
-        String::new()
+        learned
     };
     let sentence = match (b.pool_workers, b.pool_cost_usd) {
         (Some(0), _) => format!(
@@ -657,6 +675,27 @@ fn out_of_reach_note(s: &Summary) -> String {
         ),
         (Some(_), Some(_)) => "no".to_string(),
         _ => "n/a".to_string(),
+    }
+}
+
+/// Whether the strict SLO is out of reach for a policy that sizes its pool from the flurries
+/// it has seen (the trace's bound, `reach.rs`), and on how many ticks preheat said so itself,
+/// e.g. "**yes**: a learned pool starts 97.55% (< 99%); preheat said so on 41.2% of ticks".
+fn learning_note(b: Option<&ForesightBound>, slo: &Slo, pre: Option<&Summary>) -> String {
+    let Some(b) = b else {
+        return "n/a (loose SLO: no idle pool)".to_string();
+    };
+    let said = match pre.and_then(|p| p.slo_unlearnable_tick_share) {
+        Some(share) if share > 0.0 => format!("preheat said so on {:.1}% of ticks", share * 100.0),
+        Some(_) => "preheat never said so".to_string(),
+        None => "n/a".to_string(),
+    };
+    let learned_pct = b.learned_pool_attainment * 100.0;
+    let target_pct = slo.attainment * 100.0;
+    if b.learned_pool_attainment < slo.attainment {
+        format!("**yes**: a learned pool starts {learned_pct:.2}% (< {target_pct:.0}%); {said}")
+    } else {
+        format!("no: a learned pool starts {learned_pct:.2}% (≥ {target_pct:.0}%); {said}")
     }
 }
 
@@ -797,19 +836,69 @@ mod tests {
             silence_hours: 639.0,
             pool_cost_usd: Some(10363.0),
             learned_pool_attainment: 0.9886,
+            learned_pool_idle_usd: 9000.0,
             exposed_week_hours: 147,
         };
-        let note = foresight_note(&b, &slo, Some(12102.5));
+        let note = foresight_note(&b, &slo, Some(12102.5), 372.0);
         assert!(note.contains("≥ 18 idle workers"), "{note}");
         assert!(note.contains("(0.86× the cheapest baseline"), "{note}");
         assert!(
-            note.contains("starts 98.86% in time: below the SLO"),
+            note.contains("starts 98.86% in time; its idle workers through the silences alone cost $9000, $9372 with the busy time (0.77× the cheapest baseline reaching 99%). That is below the SLO"),
             "{note}"
         );
         assert!(note.contains("in 147 of the week's 168 hours"), "{note}");
+        // A learned pool that meets the SLO still shows what it costs (against a static pool
+        // that reaches 99% for less here), and no "below the SLO".
         b.learned_pool_attainment = 0.995;
-        let note = foresight_note(&b, &slo, Some(12102.5));
+        let note = foresight_note(&b, &slo, Some(9000.0), 372.0);
+        assert!(
+            note.contains("starts 99.50% in time; its idle workers through the silences alone cost $9000, $9372 with the busy time (1.04× the cheapest baseline reaching 99%)."),
+            "{note}"
+        );
+        assert!(!note.contains("below the SLO"), "{note}");
+        // Where no pool is needed, no word on one.
+        b.pool_workers = Some(0);
+        let note = foresight_note(&b, &slo, Some(9000.0), 372.0);
         assert!(!note.contains("sizes its pool"), "{note}");
+    }
+
+    /// The table's learning column: the trace's bound against the SLO, beside how often
+    /// preheat said the SLO was out of reach by learning; "n/a" at a loose SLO.
+    #[test]
+    fn the_learning_column_sets_the_bound_beside_what_preheat_said() {
+        let slo = Slo {
+            max_wait_s: 60.0,
+            attainment: 0.99,
+        };
+        let mut b = ForesightBound {
+            openings: 900,
+            jobs_exposed: 1700,
+            miss_budget_jobs: 22.0,
+            pool_workers: Some(18),
+            silence_hours: 639.0,
+            pool_cost_usd: Some(10363.0),
+            learned_pool_attainment: 0.9755,
+            learned_pool_idle_usd: 9000.0,
+            exposed_week_hours: 146,
+        };
+        let said = Summary {
+            slo_unlearnable_tick_share: Some(0.412),
+            ..Summary::default()
+        };
+        assert_eq!(
+            learning_note(Some(&b), &slo, Some(&said)),
+            "**yes**: a learned pool starts 97.55% (< 99%); preheat said so on 41.2% of ticks"
+        );
+        b.learned_pool_attainment = 0.9940;
+        let never = Summary {
+            slo_unlearnable_tick_share: Some(0.0),
+            ..Summary::default()
+        };
+        assert_eq!(
+            learning_note(Some(&b), &slo, Some(&never)),
+            "no: a learned pool starts 99.40% (≥ 99%); preheat never said so"
+        );
+        assert!(learning_note(None, &slo, Some(&never)).starts_with("n/a"));
     }
 
     /// Both scenario files load (traces read, mappings valid) and name the scenarios they

@@ -19,8 +19,9 @@
 //! seen: at each opening, the largest pool any earlier opening needed to miss nothing (up to the
 //! cap) waits idle, around the clock. Where even that stays below the SLO, the SLO is out of
 //! reach for a policy that learns, and only a pool sized in advance (the user's `min_tasks`, or
-//! a static pool sized from the whole trace's peak) reaches it. Simulation and verdicts are
-//! `backtest.rs`'s.
+//! a static pool sized from the whole trace's peak) reaches it. Where it does reach the SLO, its
+//! idle workers through the silences are priced, so that it can be set against a static pool
+//! that reaches the SLO for less. Simulation and verdicts are `backtest.rs`'s.
 
 use crate::core::job::Job;
 use serde::Serialize;
@@ -50,6 +51,9 @@ pub struct ForesightBound {
     /// earlier opening needed (`learned_pool_misses`): the best a policy can do that sizes its
     /// pool from the flurries it has seen.
     pub learned_pool_attainment: f64,
+    /// That learned pool, idle through the silences before the openings alone, at the
+    /// worker's hourly price: the least it costs beyond the busy time.
+    pub learned_pool_idle_usd: f64,
 }
 
 /// Integer ordering for f64 times in a heap (finite, non-negative seconds).
@@ -146,14 +150,17 @@ fn pool_needed(jobs: &[Job], op: &Opening, cap: u32, max_wait_s: f64) -> u32 {
 
 /// Jobs that miss when each opening gets, idle, the largest pool an earlier one needed (none
 /// at the first): the pool learned from what has been seen, never shrinking, up to `cap`.
-fn learned_pool_misses(jobs: &[Job], ops: &[Opening], cap: u32, max_wait_s: f64) -> usize {
+/// Also the worker-seconds that pool waits idle through the silences before the openings.
+fn learned_pool_misses(jobs: &[Job], ops: &[Opening], cap: u32, max_wait_s: f64) -> (usize, f64) {
     let mut pool = 0;
     let mut missed = 0;
+    let mut idle_worker_s = 0.0;
     for op in ops {
         missed += misses(jobs, std::slice::from_ref(op), pool, max_wait_s);
+        idle_worker_s += f64::from(pool) * op.silence_s;
         pool = pool.max(pool_needed(jobs, op, cap, max_wait_s));
     }
-    missed
+    (missed, idle_worker_s)
 }
 
 /// The bound for `jobs` (sorted by arrival) at a wait SLO of `max_wait_s` met by a share
@@ -172,7 +179,7 @@ pub fn foresight_bound(
     let budget = (1.0 - attainment).max(0.0) * jobs.len() as f64 + 1e-9;
     let pool_workers = (0..=cap).find(|&w| misses(jobs, &ops, w, max_wait_s) as f64 <= budget);
     let silence_hours = ops.iter().map(|o| o.silence_s).sum::<f64>() / 3600.0;
-    let learned_missed = learned_pool_misses(jobs, &ops, cap, max_wait_s);
+    let (learned_missed, learned_idle_worker_s) = learned_pool_misses(jobs, &ops, cap, max_wait_s);
     let mut week_hours = [false; 168];
     for op in &ops {
         for j in &jobs[op.first..op.end] {
@@ -192,6 +199,7 @@ pub fn foresight_bound(
         } else {
             1.0 - learned_missed as f64 / jobs.len() as f64
         },
+        learned_pool_idle_usd: learned_idle_worker_s / 3600.0 * worker_per_hour_usd,
     }
 }
 
@@ -237,6 +245,14 @@ mod tests {
         // Ten flurries of 5: a learned pool has nothing at the first (5 misses) and 5 after.
         let b = foresight_bound(&flurries(5, 10), 60.0, 0.99, 150.0, 20, 1.0);
         assert!((b.learned_pool_attainment - 0.90).abs() < 1e-9);
+        // It waits, 5 strong, through the nine silences after the first flurry (each an hour
+        // less the flurry's 0.4 s), at $1 per worker-hour.
+        let want_usd = 5.0 * 9.0 * (3600.0 - 0.4) / 3600.0;
+        assert!(
+            (b.learned_pool_idle_usd - want_usd).abs() < 1e-6,
+            "{}",
+            b.learned_pool_idle_usd
+        );
         // Three of 2, then seven of 5: the first of each size teaches it (2 + 3 misses), so 99%
         // is out of reach for it, while a pool of 5 from the start misses nothing.
         let mut jobs = flurries(2, 3);

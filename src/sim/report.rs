@@ -43,6 +43,9 @@ pub struct Summary {
     pub slo_unreachable_job_share: Option<f64>,
     /// The largest shortfall it said, in workers (need − limit).
     pub slo_shortfall_max_workers: Option<u32>,
+    /// Share of ticks when the policy said no pool learned from history meets its strict SLO
+    /// (`None` as for `slo_unreachable_tick_share`).
+    pub slo_unlearnable_tick_share: Option<f64>,
     /// The attainment estimated from what production observes (`core::attainment`), to set
     /// beside `slo_attainment`.
     pub attainment_estimate: Option<f64>,
@@ -136,6 +139,7 @@ pub fn summarize(r: &ReportInput) -> Summary {
         slo_unreachable_tick_share: r.slo_watch.map(|w| w.tick_share()),
         slo_unreachable_job_share: r.slo_watch.map(|w| w.job_share(r.jobs)),
         slo_shortfall_max_workers: r.slo_watch.map(|w| w.worst.map_or(0, |s| s.workers())),
+        slo_unlearnable_tick_share: r.slo_watch.map(|w| w.unlearnable_tick_share()),
         attainment_estimate: r.slo_watch.and_then(|w| w.estimate),
     }
 }
@@ -207,6 +211,17 @@ pub fn render_text(s: &Summary) -> String {
                 ticks * 100.0,
                 jobs * 100.0,
                 s.slo_shortfall_max_workers.unwrap_or(0)
+            ),
+        );
+    }
+    if let Some(share) = s.slo_unlearnable_tick_share
+        && share > 0.0
+    {
+        line(
+            "SLO out of reach by learning",
+            format!(
+                "{:.1}% of ticks: flurries kept setting new heights, so no idle pool learned from them meets the SLO",
+                share * 100.0
             ),
         );
     }

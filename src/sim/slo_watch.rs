@@ -22,6 +22,9 @@ pub struct SloWatch {
     pub worst: Option<Shortfall>,
     /// The observable estimate of attainment at the end of the run (since start).
     pub estimate: Option<f64>,
+    /// Ticks when the policy said no pool learned from history meets its strict SLO
+    /// (`Decision::idle_pool`): out of reach for a policy that learns, not under the caps.
+    pub unlearnable_ticks: u64,
 }
 
 impl SloWatch {
@@ -31,6 +34,15 @@ impl SloWatch {
             0.0
         } else {
             self.unreachable_at_s.len() as f64 / self.ticks as f64
+        }
+    }
+
+    /// Share of ticks when the SLO was said to be out of reach by learning.
+    pub fn unlearnable_tick_share(&self) -> f64 {
+        if self.ticks == 0 {
+            0.0
+        } else {
+            self.unlearnable_ticks as f64 / self.ticks as f64
         }
     }
 
@@ -94,6 +106,9 @@ impl LoopObserver for Watcher {
             if self.watch.worst.is_none_or(|w| u.workers() > w.workers()) {
                 self.watch.worst = Some(u);
             }
+        }
+        if d.idle_pool.is_some_and(|p| !p.reachable_by_learning) {
+            self.watch.unlearnable_ticks += 1;
         }
         self.estimator.observe(obs, now_s);
     }
@@ -177,6 +192,13 @@ mod tests {
             ..SloWatch::default()
         };
         assert_eq!(w.tick_share(), 0.25);
+        let learning = SloWatch {
+            ticks: 8,
+            unlearnable_ticks: 6,
+            ..SloWatch::default()
+        };
+        assert_eq!(learning.unlearnable_tick_share(), 0.75);
+        assert_eq!(SloWatch::default().unlearnable_tick_share(), 0.0);
         let jobs: Vec<JobRecord> = [0.0, 29.0, 30.0, 50.0, 59.9, 60.0, 100.0, 44.0]
             .into_iter()
             .map(job)
