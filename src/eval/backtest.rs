@@ -822,23 +822,30 @@ mod tests {
         assert_eq!(estimate_note(&Summary::default()), "n/a");
     }
 
-    #[test]
-    fn the_foresight_note_says_when_a_learned_pool_falls_short() {
+    /// 99% within a minute, and a kth-like bound whose learned pool starts `learned` of the
+    /// jobs in time, with exposed jobs in `week_hours` of the week.
+    fn strict_slo_and_bound(learned: f64, week_hours: usize) -> (Slo, ForesightBound) {
         let slo = Slo {
             max_wait_s: 60.0,
             attainment: 0.99,
         };
-        let mut b = ForesightBound {
+        let b = ForesightBound {
             openings: 900,
             jobs_exposed: 1700,
             miss_budget_jobs: 22.0,
             pool_workers: Some(18),
             silence_hours: 639.0,
             pool_cost_usd: Some(10363.0),
-            learned_pool_attainment: 0.9886,
+            learned_pool_attainment: learned,
             learned_pool_idle_usd: 9000.0,
-            exposed_week_hours: 147,
+            exposed_week_hours: week_hours,
         };
+        (slo, b)
+    }
+
+    #[test]
+    fn the_foresight_note_says_when_a_learned_pool_falls_short() {
+        let (slo, mut b) = strict_slo_and_bound(0.9886, 147);
         let note = foresight_note(&b, &slo, Some(12102.5), 372.0);
         assert!(note.contains("≥ 18 idle workers"), "{note}");
         assert!(note.contains("(0.86× the cheapest baseline"), "{note}");
@@ -866,21 +873,7 @@ mod tests {
     /// preheat said the SLO was out of reach by learning; "n/a" at a loose SLO.
     #[test]
     fn the_learning_column_sets_the_bound_beside_what_preheat_said() {
-        let slo = Slo {
-            max_wait_s: 60.0,
-            attainment: 0.99,
-        };
-        let mut b = ForesightBound {
-            openings: 900,
-            jobs_exposed: 1700,
-            miss_budget_jobs: 22.0,
-            pool_workers: Some(18),
-            silence_hours: 639.0,
-            pool_cost_usd: Some(10363.0),
-            learned_pool_attainment: 0.9755,
-            learned_pool_idle_usd: 9000.0,
-            exposed_week_hours: 146,
-        };
+        let (slo, mut b) = strict_slo_and_bound(0.9755, 146);
         let said = Summary {
             slo_unlearnable_tick_share: Some(0.412),
             ..Summary::default()
