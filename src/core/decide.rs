@@ -713,9 +713,9 @@ pub fn decide(
     // meet in time, sized to the week's budget of misses (`pool.rs`). (Issue #9, strict: kth
     // later weeks 97.40% for $2182 → 99.21% for $2919, where static N=8 needs $4850; azure
     // code 77.25% → 99.86% for $854, where static N=80 needs $1663; azure-llm-conv 99.15% →
-    // 99.69% for $1416; kth-office-hours 89.78% → 97.18% and hpc2n-flurries 79.75% → 91.97%,
+    // 99.69% for $1416; kth-office-hours 89.78% → 97.23% and hpc2n-flurries 79.75% → 93.67%,
     // out of reach for learning, where the feasibility check keeps it from being behind static
-    // N.)
+    // N by holding only the levels that recur more often than the budget allows.)
     let exposed_s = (sz.cold_lag_s - cfg.slo.max_wait_s).max(tick_s);
     let pool = (sz.hold_s > 0.0).then(|| {
         st.pool.observe(
@@ -825,7 +825,12 @@ pub fn decide(
         sz.backlog_tasks,
         busy,
         if pool_binds && let Some(p) = pool {
-            p.keeping_text(busy, exposed_s)
+            // Out of reach by learning, the pool's own clause below says what it keeps.
+            if p.feasible {
+                p.keeping_text(busy, exposed_s)
+            } else {
+                String::new()
+            }
         } else if held > sz.raw && returning >= held && level_hold_s > sz.hold_s {
             format!(
                 "; holding {held}: demand came back to that level within {} after each of its last falls{}",

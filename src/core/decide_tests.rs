@@ -812,16 +812,30 @@ fn a_strict_service_keeps_an_idle_pool_for_flurries_that_come_back_to_the_same_h
 /// could have held for them. Once a week has passed since the first, the week's record-setting
 /// flurries overspend the budget: no pool is kept through the lulls, and the reason says why.
 #[test]
-fn flurries_that_keep_setting_new_heights_get_no_pool_and_the_reason_says_why() {
+fn flurries_that_keep_setting_new_heights_keep_only_the_levels_that_recur_and_the_reason_says_why()
+{
     let mut c = strict_cfg(0.99);
     c.max_tasks = 40;
+    // Every twelve hours a flurry one job bigger than the last: each one's top sets a record
+    // no learned pool foresees, while the levels below are reached by every flurry.
     let (n, why, pool) = flurries(&c, 10.0, 12.0 * 3600.0, |i| i as u32);
-    assert_eq!(n, 0, "{why}");
     assert_eq!(pool.map(|p| p.reachable_by_learning), Some(false), "{why}");
-    assert!(why.contains("no idle pool"), "{why}");
-    assert!(why.contains("meets 99% here"), "{why}");
+    assert!(why.contains("no learned pool meets 99% here"), "{why}");
     assert!(
         why.contains("went past the highest seen before them"),
         "{why}"
     );
+    // The newest flurry (the 19th, 19 jobs) set the record; the levels only the last few
+    // reached are left to miss, the ones below held (as far as the hourly budget of 8 tasks
+    // lets the guards keep them).
+    let idle = pool.map_or(0, |p| p.idle_tasks);
+    assert!(idle > 0 && idle < 19, "{idle}: {why}");
+    assert_eq!(n, idle.min(8), "{why}");
+    assert!(
+        why.contains(&format!(
+            "keeping {idle} idle for the levels that each came back more often than that"
+        )),
+        "{why}"
+    );
+    assert!(!why.contains("rises beyond it fit"), "{why}");
 }

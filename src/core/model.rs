@@ -269,7 +269,8 @@ pub struct Decision {
 /// The strict SLO's idle pool at one decision.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct IdlePool {
-    /// Idle workers the pool asks for beside the busy ones (0 when out of reach).
+    /// Idle workers the pool asks for beside the busy ones (when out of reach by learning, only
+    /// the levels that each came back more often than the budget of misses allows).
     pub idle_tasks: u32,
     /// False when the week's rises past the highest seen before them alone overspend the
     /// budget of misses: no pool learned from history meets the SLO.
