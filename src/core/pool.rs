@@ -385,6 +385,36 @@ mod tests {
         assert!((budget_stretch(0.01, Some(0.996)) - 1.25).abs() < 1e-9);
     }
 
+    /// What the pool keeps is bounded by the levels and the week's hours, not by how often
+    /// demand crosses them: a dense service that rises through every level every other tick
+    /// for a month keeps at most a week of hourly counts per level (plus the hour under way),
+    /// and at most one record-setting entry per rise in the week.
+    #[test]
+    fn a_month_of_rises_every_other_tick_keeps_at_most_a_week_of_hourly_counts_per_level() {
+        let mut p = RisePool::default();
+        let mut t = 0.0;
+        let mut top = 0;
+        while t < 30.0 * DAY_S {
+            // Up and down by up to 40 on alternate ticks, a new height now and then.
+            let i = (t / TICK_S) as u32;
+            top = (top + u32::from(i % 997 == 0)).min(40);
+            let demand = if i % 2 == 0 { 1 } else { 1 + top.max(1) };
+            p.observe(demand, 0, t, EXPOSED_S);
+            t += TICK_S;
+        }
+        let hours_in_week = (WINDOW_S / BUCKET_S) as usize + 1;
+        assert!(p.uncovered.len() <= 40, "{}", p.uncovered.len());
+        for (w, counts) in p.uncovered.iter().enumerate() {
+            assert!(counts.len() <= hours_in_week, "level {w}: {}", counts.len());
+        }
+        // Level 1 was crossed on every other tick the whole month: its window still counts
+        // the week's crossings, all of them.
+        let per_week = (WINDOW_S / (2.0 * TICK_S)) as usize;
+        assert!(p.rises(0).abs_diff(per_week) <= 60, "{} vs {per_week}", p.rises(0));
+        assert!(p.unforeseen.len() <= p.record, "{}", p.unforeseen.len());
+        assert!(p.recent.len() <= (EXPOSED_S / TICK_S) as usize + 1, "{}", p.recent.len());
+    }
+
     #[test]
     fn rises_older_than_a_week_are_forgotten() {
         let mut p = RisePool::default();
