@@ -32,7 +32,7 @@ const BUCKET_S: f64 = 3600.0;
 
 /// The pool's sizing budget tightens at most this far: at a quarter of the week's budget the
 /// pool already covers nearly every level the week's rises reached. (Issue #9, strict: a floor
-/// of 0.05 instead moved no pair by more than 0.03 pt.)
+/// of 0.05 instead moved no pair by more than 0.07 pt.)
 const TIGHTEN_MIN: f64 = 0.25;
 
 /// The budget stretches while the misses measured since start stay under this share of the
