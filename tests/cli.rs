@@ -877,6 +877,12 @@ fn a_max_tasks_too_small_for_the_slo_is_said_plainly() {
     );
     let estimate = share("attainment_estimate");
     assert!((0.0..=1.0).contains(&estimate), "{json}");
+    // Three days of trace: no job comes a week after the first, so no figure after it.
+    assert!(
+        json.get("slo_attainment_after_first_week")
+            .is_some_and(|v| v.is_null()),
+        "{json}"
+    );
     let csv = std::fs::read_to_string(&timeline).unwrap();
     let line = csv
         .lines()

@@ -281,6 +281,16 @@ fn foresight(setup: &SimSetup, slo: &Slo) -> ForesightBound {
     )
 }
 
+/// The note's clause on the jobs after the first week, when the run has them: a learner
+/// that misses over the whole run may meet the SLO once it has a week of history, and the
+/// difference is what its first week cost.
+fn after_first_week(s: &Summary) -> String {
+    s.slo_attainment_after_first_week
+        .map_or(String::new(), |a| {
+            format!("; {:.2}% of the jobs after its first week", a * 100.0)
+        })
+}
+
 fn verdict(rows: &[Row], slo: &Slo, foresight: Option<ForesightBound>) -> Verdict {
     let pre = rows
         .iter()
@@ -309,8 +319,9 @@ fn verdict(rows: &[Row], slo: &Slo, foresight: Option<ForesightBound>) -> Verdic
                 let met = pre.slo_attainment >= 0.99 && ratio <= 0.70;
                 let note = if pre.slo_attainment < 0.99 {
                     format!(
-                        "preheat reaches {:.2}% (< 99%); cheapest ≥ 99% baseline is {} at ${:.2}",
+                        "preheat reaches {:.2}% (< 99%{}); cheapest ≥ 99% baseline is {} at ${:.2}",
                         pre.slo_attainment * 100.0,
+                        after_first_week(pre),
                         b.variant.label,
                         b.summary.cost_usd
                     )
@@ -892,6 +903,21 @@ mod tests {
             "no: a learned pool starts 99.40% (≥ 99%); preheat never said so"
         );
         assert!(learning_note(None, &slo, Some(&never)).starts_with("n/a"));
+    }
+
+    /// A strict verdict's note says what preheat started after its first week, when the run
+    /// has jobs after it, and nothing more when it has none.
+    #[test]
+    fn the_strict_note_names_the_attainment_after_the_first_week() {
+        let with = Summary {
+            slo_attainment_after_first_week: Some(0.99264),
+            ..Summary::default()
+        };
+        assert_eq!(
+            after_first_week(&with),
+            "; 99.26% of the jobs after its first week"
+        );
+        assert_eq!(after_first_week(&Summary::default()), "");
     }
 
     /// Both scenario files load (traces read, mappings valid) and name the scenarios they
