@@ -840,3 +840,47 @@ fn flurries_that_keep_setting_new_heights_keep_only_the_levels_that_recur_and_th
     );
     assert!(!why.contains("rises beyond it fit"), "{why}");
 }
+
+/// Regression (issue #9): a scale-in's settle window held the desired count while a burst
+/// that idle workers took within a tick raised the busy count, because the SQS counts it
+/// compared still lagged behind; the refill waited out a cold start. Busy workers, read
+/// fresh, are jobs in flight, so they undo the scale-in at once.
+#[test]
+fn a_burst_taken_by_idle_workers_undoes_a_scale_in_before_the_counts_show_it() {
+    let mut c = strict_cfg(0.99);
+    c.scale_in_stabilization_s = 0.0;
+    let mut st = CoreState::new(&c);
+    // Long jobs, one per 100 minutes over the last ten hours: a refill is kept beside the busy
+    // workers (`strict_slo_with_long_jobs_keeps_a_refill_beside_the_busy`).
+    st.service.estimate_s = 1800.0;
+    let mut t = -36_000.0;
+    while t < 0.0 {
+        st.arrivals.record(15.0 / 6000.0, t, t + 15.0);
+        t += 15.0;
+    }
+    decide(&c, 15.0, &mut st, &obs(4, 0, 0), 0.0);
+    let mut last = 4;
+    let mut t = 60.0;
+    // One worker busy, three idle, until the first scale-in.
+    let tasks = |n: u32, busy: usize| {
+        let mut t = busy_tasks(n as usize);
+        for x in t.iter_mut().skip(busy) {
+            x.busy = Some(false);
+        }
+        t
+    };
+    while last == 4 && t < 7200.0 {
+        let mut o = obs(0, 1, last);
+        o.tasks = Some(tasks(last, 1));
+        if let Some(n) = desired_of(&decide(&c, 15.0, &mut st, &o, t)) {
+            last = n;
+        }
+        t += 15.0;
+    }
+    assert!(last < 4 && last > 1, "scaled in to {last} by {t} s");
+    // A tick later every worker left is busy, while SQS still shows the one job in flight.
+    let mut o = obs(0, 1, last);
+    o.tasks = Some(tasks(last, last as usize));
+    let d = decide(&c, 15.0, &mut st, &o, t);
+    assert!(desired_of(&d).is_some_and(|n| n > last), "{}", d.why);
+}
