@@ -50,8 +50,8 @@ pub struct Summary {
     /// beside `slo_attainment`.
     pub attainment_estimate: Option<f64>,
     /// SLO attainment of the jobs that arrived a week or more after the first job (`None`
-    /// when none did): what a policy that learns from history delivers once it has a week of it, beside
-    /// `slo_attainment`, which also counts the week when every flurry was a new one.
+    /// when none did): what a policy that learns from history delivers once it has a week of
+    /// it, beside `slo_attainment`, which also counts the week when every flurry was new.
     pub slo_attainment_after_first_week: Option<f64>,
 }
 
@@ -87,31 +87,30 @@ pub struct ReportInput<'a> {
 
 pub fn summarize(r: &ReportInput) -> Summary {
     let per_s = r.price_per_hour_usd / 3600.0;
-    let mut waits: Vec<f64> = r
-        .jobs
-        .iter()
-        .map(|j| match j.start_s {
-            Some(s) => s - j.arrival_s,
-            None => (r.end_s - j.arrival_s).max(0.0),
-        })
-        .collect();
+    // A job never started waits until the end of the run.
+    let wait_s = |j: &JobRecord| match j.start_s {
+        Some(s) => s - j.arrival_s,
+        None => (r.end_s - j.arrival_s).max(0.0),
+    };
+    let mut waits: Vec<f64> = r.jobs.iter().map(wait_s).collect();
     waits.sort_by(f64::total_cmp);
     let n = waits.len();
     let met = |w: f64| w <= r.slo_max_wait_s + 1e-9;
     let within = waits.iter().filter(|&&w| met(w)).count();
-    // The waits again, of the jobs that came a week or more after the first job (unsorted:
-    // only counted). From the first job, not the run's start: history begins with it.
+    // The jobs that came a week or more after the first job, and how many of them met the SLO.
+    // From the first job, not the run's start: history begins with it.
     let first_s = r
         .jobs
         .iter()
         .map(|j| j.arrival_s)
         .fold(f64::INFINITY, f64::min);
-    let later: Vec<f64> = r
+    let (later, later_met) = r
         .jobs
         .iter()
         .filter(|j| j.arrival_s >= first_s + FIRST_WEEK_S)
-        .map(|j| j.start_s.unwrap_or(r.end_s.max(j.arrival_s)) - j.arrival_s)
-        .collect();
+        .fold((0usize, 0usize), |(n, m), j| {
+            (n + 1, m + usize::from(met(wait_s(j))))
+        });
     let cost_usd: f64 = r
         .instances
         .iter()
@@ -160,8 +159,7 @@ pub fn summarize(r: &ReportInput) -> Summary {
         slo_shortfall_max_workers: r.slo_watch.map(|w| w.worst.map_or(0, |s| s.workers())),
         slo_unlearnable_tick_share: r.slo_watch.map(|w| w.unlearnable_tick_share()),
         attainment_estimate: r.slo_watch.and_then(|w| w.estimate),
-        slo_attainment_after_first_week: (!later.is_empty())
-            .then(|| later.iter().filter(|&&w| met(w)).count() as f64 / later.len() as f64),
+        slo_attainment_after_first_week: (later > 0).then(|| later_met as f64 / later as f64),
     }
 }
 
