@@ -198,6 +198,51 @@ impl QueueHistory {
     pub fn total_sent(&self) -> f64 {
         self.sent.iter().sum()
     }
+
+    /// What CloudWatch would hold over `w` for `jobs` (absolute times) had each started the
+    /// moment it was sent: sent at its arrival, deleted at its end, in flight between (the
+    /// period's average). A period where nothing was sent, deleted or in flight has no
+    /// in-flight figure, as SQS publishes nothing for an idle queue. The simulator's stand-in
+    /// for the history a controller reads when it starts (the waits of those days are not
+    /// known, and with them the history would only shift deletions later).
+    pub fn of_jobs(jobs: &[Job], w: &Window) -> QueueHistory {
+        let mut h = QueueHistory::empty(w);
+        let p = w.period_s as f64;
+        let mut in_flight_s = vec![0.0; h.sent.len()];
+        let slot_of = |t: f64| ((t - w.start_s as f64) / p).floor();
+        for j in jobs {
+            let (a, e) = (j.arrival_s, j.arrival_s + j.service_s);
+            if e <= w.start_s as f64 || a >= w.end_s as f64 {
+                continue;
+            }
+            if let Some(k) = h.slot(slot_of(a) as i64 * w.period_s + w.start_s) {
+                h.sent[k] += 1.0;
+            }
+            if let Some(k) = h.slot(slot_of(e) as i64 * w.period_s + w.start_s) {
+                h.deleted[k] += 1.0;
+            }
+            let first = slot_of(a).max(0.0) as usize;
+            let last = (slot_of(e).max(0.0) as usize).min(in_flight_s.len() - 1);
+            for (k, secs) in in_flight_s
+                .iter_mut()
+                .enumerate()
+                .take(last + 1)
+                .skip(first)
+            {
+                let (lo, hi) = (
+                    w.start_s as f64 + k as f64 * p,
+                    w.start_s as f64 + (k + 1) as f64 * p,
+                );
+                *secs += (e.min(hi) - a.max(lo)).max(0.0);
+            }
+        }
+        for (k, secs) in in_flight_s.into_iter().enumerate() {
+            if secs > 0.0 || h.sent[k] > 0.0 || h.deleted[k] > 0.0 {
+                h.in_flight[k] = Some(secs / p);
+            }
+        }
+        h
+    }
 }
 
 /// Where the jobs' service times come from.
@@ -480,6 +525,44 @@ mod tests {
     use super::*;
 
     const NOW: f64 = 1_800_000_000.0;
+
+    #[test]
+    fn jobs_become_the_minute_sums_cloudwatch_would_hold_had_each_started_on_arrival() {
+        let w = Window {
+            start_s: 600,
+            end_s: 900,
+            period_s: 60,
+        };
+        let job = |arrival_s: f64, service_s: f64| Job {
+            arrival_s,
+            service_s,
+        };
+        // Sent before the window and still in flight; sent and deleted in one minute; running
+        // past the window's end; wholly after it.
+        let h = QueueHistory::of_jobs(
+            &[
+                job(550.0, 80.0),
+                job(700.0, 10.0),
+                job(750.0, 200.0),
+                job(950.0, 5.0),
+            ],
+            &w,
+        );
+        assert_eq!(h.sent, vec![0.0, 1.0, 1.0, 0.0, 0.0]);
+        assert_eq!(h.deleted, vec![1.0, 1.0, 0.0, 0.0, 0.0]);
+        assert_eq!(
+            h.in_flight,
+            vec![
+                Some(30.0 / 60.0),
+                Some(10.0 / 60.0),
+                Some(30.0 / 60.0),
+                Some(1.0),
+                Some(1.0),
+            ]
+        );
+        let idle = QueueHistory::of_jobs(&[job(600.0, 30.0)], &w);
+        assert_eq!(idle.in_flight[1..], [None, None, None, None]);
+    }
 
     #[test]
     fn the_period_follows_the_age_of_the_window_start() {

@@ -572,6 +572,9 @@ impl Policy for Instrumented {
     fn restart(&mut self) {
         self.inner.restart();
     }
+    fn prime(&mut self, history: &[crate::core::job::Job], now_s: f64) {
+        self.inner.prime(history, now_s);
+    }
 }
 
 /// Longest a client may take to send its request line and headers.

@@ -135,6 +135,7 @@ fn setup_of(config: &Path, jobs: &[Job]) -> SimSetup {
         sim: cfg.simulation.clone(),
         jobs: jobs.to_vec(),
         start_s: 0.0,
+        history: Vec::new(),
     }
 }
 

@@ -261,6 +261,7 @@ pub(crate) async fn run_async(
             )) as Box<dyn Policy + Send>
         })
         .collect();
+    prime_from_history(&clients, &cfg.services, &mut policies).await;
     // Re-check for a second owner while running (not when sharing was asked for).
     if !a.once && !a.share_with_aas {
         tokio::spawn(aas::watch_owners(
@@ -349,6 +350,69 @@ pub(crate) async fn run_async(
 
 /// Fails with a clear message when the standard chain finds no credentials, instead of letting
 /// the first call fail as if the endpoint were unreachable.
+/// Prime each service's idle pool with its queue's last 14 days from CloudWatch (the minute
+/// sums turned into jobs as `preheat history` does), so the flurry sizes of those days are
+/// known from the first tick. Best effort: a queue without datapoints, a denied or failed read
+/// only means that service starts learning from scratch, as it did before; it is logged and the
+/// loop starts all the same.
+async fn prime_from_history(
+    clients: &preheat::aws::AwsClients,
+    services: &[preheat::core::config::ServiceConfig],
+    policies: &mut [Box<dyn preheat::core::model::Policy + Send>],
+) {
+    use preheat::history::{DAY_S, ServiceSource, Window, synthesize};
+    let now_s = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64());
+    let w = match Window::new(now_s, None, preheat::trace::HISTORY_S / DAY_S) {
+        Ok(w) => w,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot plan the CloudWatch history read: starting without it");
+            return;
+        }
+    };
+    for (s, p) in services.iter().zip(policies.iter_mut()) {
+        let queue = preheat::aws::cloudwatch::queue_name(&s.queue_url);
+        let mut calls = 0usize;
+        let read = preheat::aws::history::fetch_histories(
+            &clients.cw,
+            &clients.endpoint,
+            &[queue],
+            &w,
+            &mut calls,
+        )
+        .await;
+        let jobs = read
+            .map_err(|e| e.to_string())
+            .and_then(|h| {
+                synthesize(&h[0], &ServiceSource::LittlesLaw, 0).map_err(|e| e.to_string())
+            })
+            .map(|syn| {
+                let mut jobs = syn.jobs;
+                for j in &mut jobs {
+                    j.arrival_s += w.start_s as f64;
+                }
+                jobs
+            });
+        match jobs {
+            Ok(jobs) => {
+                tracing::info!(
+                    service = %s.name,
+                    jobs = jobs.len(),
+                    calls,
+                    "primed the idle pool with the queue's last 14 days in CloudWatch"
+                );
+                p.prime(&jobs, now_s);
+            }
+            Err(e) => tracing::warn!(
+                service = %s.name,
+                error = %e,
+                "no CloudWatch history for the queue: the idle pool learns from scratch"
+            ),
+        }
+    }
+}
+
 pub(crate) async fn check_credentials(sdk: &aws_config::SdkConfig, emulator: bool) -> Result<()> {
     use aws_sdk_ecs::config::ProvideCredentials;
     let Some(provider) = sdk.credentials_provider() else {

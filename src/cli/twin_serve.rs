@@ -33,7 +33,7 @@ fn setup_of(base: &SimSetup, k: usize) -> SimSetup {
     let mut s = base.clone();
     if k > 0 {
         s.sim.seed = base.sim.seed.wrapping_add(k as u64);
-        for j in &mut s.jobs {
+        for j in s.jobs.iter_mut().chain(&mut s.history) {
             j.arrival_s += k as f64 * SERVICE_OFFSET_S;
         }
     }

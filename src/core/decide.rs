@@ -14,6 +14,7 @@
 use crate::core::config::{ServiceConfig, fmt_s};
 use crate::core::forecast::{ArrivalForecaster, ServiceTimeLearner};
 use crate::core::guards::{GUARDS, GuardInput, Guarded};
+use crate::core::job::Job;
 use crate::core::lag::LagLearner;
 use crate::core::model::{
     Action, Decision, Observation, Policy, QueueDepth, Reason, ReasonCode, TaskPhase,
@@ -66,8 +67,9 @@ pub struct CoreState {
     returns: crate::core::returns::LevelReturns,
     /// The strict hold's cap, lengthened while the attainment estimate falls short.
     feedback: crate::core::feedback::HoldFeedback,
-    /// The strict idle pool, sized from demand's rises against the budget of misses.
-    pool: crate::core::pool::RisePool,
+    /// The strict idle pool, sized from demand's rises against the budget of misses (primed
+    /// from the queue's history by `prime.rs`).
+    pub(crate) pool: crate::core::pool::RisePool,
 }
 
 impl CoreState {
@@ -732,7 +734,7 @@ pub fn decide(
         let tighten =
             crate::core::pool::budget_tighten(miss_share, st.feedback.attainment_since_start());
         st.pool.size(
-            stretch * miss_share * st.feedback.window_judged_jobs(),
+            stretch * miss_share * (st.feedback.window_judged_jobs() + st.pool.primed_jobs(now_s)),
             tighten,
             now_s,
         )
@@ -948,12 +950,20 @@ pub struct Preheat {
     cfg: ServiceConfig,
     tick_s: f64,
     pub state: CoreState,
+    /// The history it was primed with and when, to prime again after a restart (a restarted
+    /// controller reads the queue's history again).
+    history: Option<(Vec<Job>, f64)>,
 }
 
 impl Preheat {
     pub fn new(cfg: ServiceConfig, tick_s: f64) -> Self {
         let state = CoreState::new(&cfg);
-        Preheat { cfg, tick_s, state }
+        Preheat {
+            cfg,
+            tick_s,
+            state,
+            history: None,
+        }
     }
 }
 
@@ -966,6 +976,13 @@ impl Policy for Preheat {
     }
     fn restart(&mut self) {
         self.state = CoreState::new(&self.cfg);
+        if let Some((history, at_s)) = &self.history {
+            self.state.prime(&self.cfg, self.tick_s, history, *at_s);
+        }
+    }
+    fn prime(&mut self, history: &[Job], now_s: f64) {
+        self.state.prime(&self.cfg, self.tick_s, history, now_s);
+        self.history = Some((history.to_vec(), now_s));
     }
 }
 

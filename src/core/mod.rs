@@ -18,6 +18,7 @@ pub mod lag;
 pub mod model;
 pub mod observed;
 pub mod pool;
+pub mod prime;
 pub mod queueing;
 pub mod returns;
 pub mod unreachable;

@@ -5,6 +5,7 @@
 //! AWS world, trace seconds (offset by the trace's epoch) in the simulator. A field that could not
 //! be read is `None`, never a guessed zero: the guards in the core refuse to scale in on `None`.
 
+use crate::core::job::Job;
 use serde::Serialize;
 use std::fmt;
 
@@ -312,6 +313,9 @@ pub trait Policy {
     fn decide(&mut self, obs: &Observation, now_s: f64) -> Decision;
     /// Forget learned in-memory state, as a restarted controller would.
     fn restart(&mut self) {}
+    /// Learn from the queue's history before the first tick: jobs sent before `now_s`
+    /// (sorted by arrival), as read back from CloudWatch. Baselines learn nothing from it.
+    fn prime(&mut self, _history: &[Job], _now_s: f64) {}
 }
 
 #[cfg(test)]

@@ -149,6 +149,9 @@ pub struct RisePool {
     record: usize,
     /// When the first uncovered rise came: the window after it is the pool's learning week.
     first_rise_s: Option<f64>,
+    /// Arrivals of the history the pool was primed with (sorted): they count toward the
+    /// week's budget of misses until a week has passed, as the jobs judged since start do.
+    primed_arrivals_s: Vec<f64>,
     /// Never holds a pool (for tests of the other rules in isolation).
     #[cfg(test)]
     off: bool,
@@ -220,6 +223,21 @@ impl RisePool {
         {
             self.unforeseen.pop_front();
         }
+    }
+
+    /// Remember the arrivals of the history the pool was primed with (`prime.rs`).
+    pub fn remember_jobs(&mut self, arrivals_s: impl IntoIterator<Item = f64>) {
+        self.primed_arrivals_s = arrivals_s.into_iter().collect();
+        self.primed_arrivals_s.sort_by(f64::total_cmp);
+    }
+
+    /// The primed history's jobs within the window before `now_s`.
+    pub fn primed_jobs(&self, now_s: f64) -> f64 {
+        let from = self
+            .primed_arrivals_s
+            .partition_point(|&a| a < now_s - WINDOW_S);
+        let to = self.primed_arrivals_s.partition_point(|&a| a < now_s);
+        to.saturating_sub(from) as f64
     }
 
     /// Uncovered rises through level `w` (index) over the window.

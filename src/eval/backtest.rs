@@ -273,6 +273,7 @@ fn foresight(setup: &SimSetup, slo: &Slo) -> ForesightBound {
         setup.service.price.per_hour_usd() / f64::from(setup.service.tasks_per_instance.max(1));
     foresight_bound(
         &setup.jobs,
+        &setup.history,
         slo.max_wait_s,
         slo.attainment,
         fastest_cold_s,

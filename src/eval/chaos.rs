@@ -291,9 +291,17 @@ impl ChaosReport {
     }
 }
 
-/// The part of `setup` whose arrivals fall in [start_s, start_s + len_s), on the same clock.
+/// The part of `setup` whose arrivals fall in [start_s, start_s + len_s), on the same clock,
+/// with the history a controller started at `start_s` would have (the days before it).
 pub fn slice(setup: &SimSetup, start_s: f64, len_s: f64) -> SimSetup {
     let mut out = setup.clone();
+    out.history = setup
+        .history
+        .iter()
+        .chain(&setup.jobs)
+        .filter(|j| j.arrival_s >= start_s - crate::trace::HISTORY_S && j.arrival_s < start_s)
+        .copied()
+        .collect();
     out.jobs = setup
         .jobs
         .iter()

@@ -17,7 +17,8 @@
 //! The pool must be there at the first opening that needs it, before anything has shown its
 //! size. So the bound also plays the most generous policy that sizes its pool from what it has
 //! seen: at each opening, the largest pool any earlier opening needed to miss nothing (up to the
-//! cap) waits idle, around the clock. Where even that stays below the SLO, the SLO is out of
+//! cap) waits idle, around the clock. The openings it has seen include those of the history
+//! before the trace's window (the days CloudWatch still holds when a controller starts). Where even that stays below the SLO, the SLO is out of
 //! reach for a policy that learns, and only a pool sized in advance (the user's `min_tasks`, or
 //! a static pool sized from the whole trace's peak) reaches it. Where it does reach the SLO, its
 //! idle workers through the silences are priced, so that it can be set against a static pool
@@ -148,11 +149,17 @@ fn pool_needed(jobs: &[Job], op: &Opening, cap: u32, max_wait_s: f64) -> u32 {
         .unwrap_or(cap)
 }
 
-/// Jobs that miss when each opening gets, idle, the largest pool an earlier one needed (none
-/// at the first): the pool learned from what has been seen, never shrinking, up to `cap`.
+/// Jobs that miss when each opening gets, idle, the largest pool an earlier one needed
+/// (`start_pool`, what the history taught, at the first): the pool learned from what has been seen, never shrinking, up to `cap`.
 /// Also the worker-seconds that pool waits idle through the silences before the openings.
-fn learned_pool_misses(jobs: &[Job], ops: &[Opening], cap: u32, max_wait_s: f64) -> (usize, f64) {
-    let mut pool = 0;
+fn learned_pool_misses(
+    jobs: &[Job],
+    ops: &[Opening],
+    start_pool: u32,
+    cap: u32,
+    max_wait_s: f64,
+) -> (usize, f64) {
+    let mut pool = start_pool.min(cap);
     let mut missed = 0;
     let mut idle_worker_s = 0.0;
     for op in ops {
@@ -165,9 +172,11 @@ fn learned_pool_misses(jobs: &[Job], ops: &[Opening], cap: u32, max_wait_s: f64)
 
 /// The bound for `jobs` (sorted by arrival) at a wait SLO of `max_wait_s` met by a share
 /// `attainment`, with cold starts of at least `fastest_cold_s`, at most `cap` workers, and
-/// `worker_per_hour_usd` per worker-hour.
+/// `worker_per_hour_usd` per worker-hour. `history` (sorted, before the first job) teaches the
+/// learned pool before the trace starts.
 pub fn foresight_bound(
     jobs: &[Job],
+    history: &[Job],
     max_wait_s: f64,
     attainment: f64,
     fastest_cold_s: f64,
@@ -179,7 +188,13 @@ pub fn foresight_bound(
     let budget = (1.0 - attainment).max(0.0) * jobs.len() as f64 + 1e-9;
     let pool_workers = (0..=cap).find(|&w| misses(jobs, &ops, w, max_wait_s) as f64 <= budget);
     let silence_hours = ops.iter().map(|o| o.silence_s).sum::<f64>() / 3600.0;
-    let (learned_missed, learned_idle_worker_s) = learned_pool_misses(jobs, &ops, cap, max_wait_s);
+    let taught = openings(history, fastest_cold_s, max_wait_s)
+        .iter()
+        .map(|op| pool_needed(history, op, cap, max_wait_s))
+        .max()
+        .unwrap_or(0);
+    let (learned_missed, learned_idle_worker_s) =
+        learned_pool_misses(jobs, &ops, taught, cap, max_wait_s);
     let mut week_hours = [false; 168];
     for op in &ops {
         for j in &jobs[op.first..op.end] {
@@ -226,7 +241,7 @@ mod tests {
         // Ten flurries of 5: every job is exposed (a launch is ready after 150 s, the SLO is
         // 60 s), so 99% needs all five workers idle at every opening.
         let jobs = flurries(5, 10);
-        let b = foresight_bound(&jobs, 60.0, 0.99, 150.0, 20, 1.0);
+        let b = foresight_bound(&jobs, &[], 60.0, 0.99, 150.0, 20, 1.0);
         assert_eq!(b.openings, 10);
         assert_eq!(b.jobs_exposed, 50);
         assert_eq!(b.pool_workers, Some(5));
@@ -236,14 +251,14 @@ mod tests {
         assert!((b.silence_hours - 9.0).abs() < 0.01, "{}", b.silence_hours);
         assert!((b.pool_cost_usd.unwrap() - 45.0).abs() < 0.1);
         // At 80% ten misses are allowed: four workers leave one job per flurry waiting.
-        let b = foresight_bound(&jobs, 60.0, 0.80, 150.0, 20, 1.0);
+        let b = foresight_bound(&jobs, &[], 60.0, 0.80, 150.0, 20, 1.0);
         assert_eq!(b.pool_workers, Some(4));
     }
 
     #[test]
     fn a_pool_learned_from_earlier_flurries_misses_the_flurries_that_teach_it() {
         // Ten flurries of 5: a learned pool has nothing at the first (5 misses) and 5 after.
-        let b = foresight_bound(&flurries(5, 10), 60.0, 0.99, 150.0, 20, 1.0);
+        let b = foresight_bound(&flurries(5, 10), &[], 60.0, 0.99, 150.0, 20, 1.0);
         assert!((b.learned_pool_attainment - 0.90).abs() < 1e-9);
         // It waits, 5 strong, through the nine silences after the first flurry (each an hour
         // less the flurry's 0.4 s), at $1 per worker-hour.
@@ -261,7 +276,7 @@ mod tests {
                 .into_iter()
                 .map(|j| job(j.arrival_s + 3.0 * 3600.0, j.service_s)),
         );
-        let b = foresight_bound(&jobs, 60.0, 0.99, 150.0, 20, 1.0);
+        let b = foresight_bound(&jobs, &[], 60.0, 0.99, 150.0, 20, 1.0);
         assert_eq!(b.pool_workers, Some(5));
         let want = 1.0 - 5.0 / 41.0;
         assert!(
@@ -270,13 +285,28 @@ mod tests {
             b.learned_pool_attainment
         );
         // It never learns past the cap: with 3, each flurry of 5 leaves 2 waiting.
-        let b = foresight_bound(&flurries(5, 10), 60.0, 0.99, 150.0, 3, 1.0);
+        let b = foresight_bound(&flurries(5, 10), &[], 60.0, 0.99, 150.0, 3, 1.0);
         assert!((b.learned_pool_attainment - (1.0 - 23.0 / 50.0)).abs() < 1e-9);
     }
 
     #[test]
+    fn a_pool_learned_from_the_history_before_the_window_covers_its_first_flurry() {
+        // Ten flurries of 5 a day after a history with one flurry of 5: the pool is there
+        // from the first, and nothing misses; a history of flurries of 2 teaches only 2, so
+        // the first flurry of 5 leaves 3 to miss.
+        let later: Vec<Job> = flurries(5, 10)
+            .into_iter()
+            .map(|j| job(j.arrival_s + 86_400.0, j.service_s))
+            .collect();
+        let b = foresight_bound(&later, &flurries(5, 1), 60.0, 0.99, 150.0, 20, 1.0);
+        assert!((b.learned_pool_attainment - 1.0).abs() < 1e-9);
+        let b = foresight_bound(&later, &flurries(2, 3), 60.0, 0.99, 150.0, 20, 1.0);
+        assert!((b.learned_pool_attainment - (1.0 - 3.0 / 50.0)).abs() < 1e-9);
+    }
+
+    #[test]
     fn a_pool_above_the_cap_is_out_of_reach() {
-        let b = foresight_bound(&flurries(5, 10), 60.0, 0.99, 150.0, 3, 1.0);
+        let b = foresight_bound(&flurries(5, 10), &[], 60.0, 0.99, 150.0, 3, 1.0);
         assert_eq!(b.pool_workers, None);
         assert_eq!(b.pool_cost_usd, None);
     }
@@ -285,7 +315,7 @@ mod tests {
     fn a_steady_stream_has_no_opening_after_the_first_and_busy_workers_count() {
         // A job every 30 s: no silence reaches a cold start, so only the first job opens.
         let jobs: Vec<Job> = (0..100).map(|k| job(f64::from(k) * 30.0, 20.0)).collect();
-        let b = foresight_bound(&jobs, 60.0, 0.99, 150.0, 20, 1.0);
+        let b = foresight_bound(&jobs, &[], 60.0, 0.99, 150.0, 20, 1.0);
         assert_eq!(b.openings, 1);
         // The first job has nothing before it: one idle worker serves the three exposed jobs.
         assert_eq!(b.jobs_exposed, 3);
@@ -309,7 +339,7 @@ mod tests {
     fn jobs_a_launch_at_the_opening_serves_are_not_exposed() {
         // Launches are ready 150 s after the opening: a job at +100 s can wait 50 s for one.
         let jobs = vec![job(0.0, 10.0), job(3600.0, 10.0), job(3700.0, 10.0)];
-        let b = foresight_bound(&jobs, 60.0, 1.0, 150.0, 20, 1.0);
+        let b = foresight_bound(&jobs, &[], 60.0, 1.0, 150.0, 20, 1.0);
         assert_eq!(b.jobs_exposed, 2);
         assert_eq!(b.pool_workers, Some(1));
     }

@@ -331,6 +331,7 @@ mod tests {
             sim: cfg.simulation.clone(),
             jobs: jobs.to_vec(),
             start_s: 0.0,
+            history: Vec::new(),
         }
     }
 

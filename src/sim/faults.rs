@@ -194,6 +194,9 @@ impl Policy for Restarting {
     fn restart(&mut self) {
         self.inner.restart();
     }
+    fn prime(&mut self, history: &[crate::core::job::Job], now_s: f64) {
+        self.inner.prime(history, now_s);
+    }
 }
 
 #[cfg(test)]

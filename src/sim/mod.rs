@@ -33,6 +33,9 @@ pub struct SimSetup {
     pub jobs: Vec<Job>,
     /// Clock value at the start (the trace's epoch, so schedules and profiles see real days).
     pub start_s: f64,
+    /// Jobs of the days before `start_s` (sim clock, sorted), which the queue's CloudWatch
+    /// history holds when the controller starts; empty when the trace has none.
+    pub history: Vec<Job>,
 }
 
 pub struct SimResult {
@@ -137,6 +140,40 @@ pub fn with_restarts(
     }
 }
 
+/// The history a controller started at `setup.start_s` reads back from CloudWatch, as jobs:
+/// the days before the window (`setup.history`) turned into the minute sums CloudWatch would
+/// hold and back into jobs the way the edge does (`history::synthesize`, service times by
+/// Little's law). None when the policy gets no CloudWatch (SQS-only) or nothing came before.
+pub fn cloudwatch_history(setup: &SimSetup) -> Option<Vec<Job>> {
+    use crate::history::{QueueHistory, ServiceSource, Window, synthesize};
+    if !setup.sim.cloudwatch_metrics || setup.history.is_empty() {
+        return None;
+    }
+    let w = Window::new(
+        setup.start_s,
+        None,
+        crate::trace::HISTORY_S / crate::history::DAY_S,
+    )
+    .ok()?;
+    let h = QueueHistory::of_jobs(&setup.history, &w);
+    let mut jobs = synthesize(&h, &ServiceSource::LittlesLaw, setup.sim.seed)
+        .ok()?
+        .jobs;
+    for j in &mut jobs {
+        j.arrival_s += w.start_s as f64;
+    }
+    (!jobs.is_empty()).then_some(jobs)
+}
+
+/// `policy` primed with the history a controller started at `setup.start_s` reads
+/// (`cloudwatch_history`). Shared with the twin.
+pub fn primed(setup: &SimSetup, mut policy: Box<dyn Policy + Send>) -> Box<dyn Policy + Send> {
+    if let Some(past) = cloudwatch_history(setup) {
+        policy.prime(&past, setup.start_s);
+    }
+    policy
+}
+
 /// Replay `setup` against `policy` and keep the raw records.
 pub fn run_raw(setup: &SimSetup, policy: Box<dyn Policy + Send>, record_timeline: bool) -> RawRun {
     let mut world = SimWorld::new(
@@ -148,7 +185,7 @@ pub fn run_raw(setup: &SimSetup, policy: Box<dyn Policy + Send>, record_timeline
     );
     let mut clock = SimClock::new(setup.start_s);
     let name = policy.name().to_string();
-    let policy = with_restarts(setup, &mut world, policy);
+    let policy = with_restarts(setup, &mut world, primed(setup, policy));
     let mut policies = vec![policy];
     // The simulated world never blocks, so a current-thread runtime just polls to completion.
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -375,6 +412,7 @@ mod tests {
                 sim,
                 jobs: jobs.clone(),
                 start_s: 0.0,
+                history: Vec::new(),
             }
         };
         let keep = run(&mk(3600), Box::new(Flapper2), false).summary;

@@ -75,6 +75,7 @@ pub fn synthetic_trace(jobs: usize, days: f64, seed: u64) -> Trace {
         filtered_rows: 0,
         source: format!("synthetic({jobs} jobs, {days} days, seed {seed})"),
         format: TraceFormat::Native,
+        history: Vec::new(),
     }
 }
 
@@ -96,6 +97,14 @@ impl SimSetup {
             sim,
             jobs: trace
                 .jobs
+                .iter()
+                .map(|j| Job {
+                    arrival_s: start_s + j.arrival_s,
+                    service_s: j.service_s,
+                })
+                .collect(),
+            history: trace
+                .history
                 .iter()
                 .map(|j| Job {
                     arrival_s: start_s + j.arrival_s,

@@ -56,6 +56,14 @@ const SERVICE_SEED_SALT: u64 = 0x5e41_c3d0_7a11_0b5d;
 /// Smallest service time the `scale:` and `lognormal:` shorthands clamp to, so jobs never take 0 s.
 const DEFAULT_MIN_SERVICE_S: f64 = 0.001;
 
+/// How far before the window the trace keeps jobs as its history: CloudWatch keeps one-minute
+/// datapoints for 15 days, so a controller started at the window's start could read 14 of them.
+pub const HISTORY_S: f64 = 14.0 * 86_400.0;
+
+/// Mixed into the seed for the history's service-time draws, so the window's own draws are the
+/// same with or without a history before it.
+const HISTORY_SEED_SALT: u64 = 0x4849_5354;
+
 const FORMAT_CHOICES: &str = "native, swf, alibaba-pods, azure-llm, servegen";
 
 /// The trace file formats this module reads.
@@ -371,6 +379,10 @@ pub struct Trace {
     pub source: String,
     /// The format it was read as.
     pub format: TraceFormat,
+    /// Jobs of the [`HISTORY_S`] before the window's start (sim time, so arrivals are negative),
+    /// sorted by arrival: what the queue's CloudWatch history would hold when a controller
+    /// starts at the window. Empty without a window start or when nothing came before it.
+    pub history: Vec<Job>,
 }
 
 /// What a format parser produced, before windowing and service mapping.
@@ -626,6 +638,18 @@ fn finish(
         });
     }
     let origin_s = opts.window_start_s.unwrap_or(jobs[begin].arrival_s);
+    let mut history: Vec<Job> = match opts.window_start_s {
+        Some(start_s) => {
+            let from =
+                jobs.partition_point(|j| j.arrival_s < start_s - HISTORY_S / opts.time_scale);
+            jobs[from..begin].to_vec()
+        }
+        None => Vec::new(),
+    };
+    for job in &mut history {
+        job.arrival_s = (job.arrival_s - origin_s) * opts.time_scale;
+    }
+    apply_service(&mut history, &opts.service, opts.seed ^ HISTORY_SEED_SALT)?;
     let end = opts
         .max_jobs
         .map_or(end, |m| end.min(begin.saturating_add(m)));
@@ -663,6 +687,7 @@ fn finish(
         filtered_rows,
         source,
         format,
+        history,
     })
 }
 

@@ -149,7 +149,7 @@ pub fn run_raw_with(
         true,
     );
     let name = policy.name().to_string();
-    let policy = crate::sim::with_restarts(setup, &mut world, policy);
+    let policy = crate::sim::with_restarts(setup, &mut world, crate::sim::primed(setup, policy));
     let state = TwinState::new(world, Names::of(&setup.service));
     lock(&state).wire_faults = wire;
     let rt = tokio::runtime::Builder::new_current_thread()
