@@ -644,3 +644,73 @@ fn an_older_window_is_read_at_five_minutes() {
     }
     let _ = std::fs::remove_file(&out);
 }
+
+/// `preheat run` primes each service from its queue's last 14 days in CloudWatch
+/// (`aws::history::recent_jobs`): over the wire, a flurry of 6 half-hour jobs each morning
+/// comes back as 6 half-hour jobs a day, and a controller primed with them at a strict SLO has
+/// idle workers up for the next morning's flurry, where an unprimed one makes all six wait for
+/// a cold start.
+#[test]
+fn the_last_14_days_read_at_start_prime_an_idle_pool_for_the_flurries_they_held() {
+    const DAY_MIN: usize = 1440;
+    let now_s = 1_767_268_800.0; // a whole minute, so the window is exactly 14 days
+    let start_s = now_s as i64 - 14 * 86_400;
+    let (mut sent, mut deleted, mut in_flight) = (
+        vec![0.0; 14 * DAY_MIN],
+        vec![0.0; 14 * DAY_MIN],
+        vec![0.0; 14 * DAY_MIN],
+    );
+    for d in 0..14 {
+        let at = d * DAY_MIN + 600; // 10:00 of each day
+        sent[at] = 6.0;
+        deleted[at + 30] = 6.0;
+        for m in &mut in_flight[at..at + 30] {
+            *m = 6.0;
+        }
+    }
+    let (ep, seen) = serve(
+        Minutes {
+            start_s,
+            sent,
+            deleted,
+            in_flight,
+        },
+        100_800,
+    );
+    let (jobs, calls) = rt().block_on(async {
+        let emu = preheat::aws::fixture::Emulator::connect(&ep).await.unwrap();
+        preheat::aws::history::recent_jobs(&emu.clients.cw, &ep, QUEUE, now_s, 14.0)
+            .await
+            .unwrap()
+    });
+    assert_eq!(calls, 1);
+    assert_eq!(seen.lock().unwrap().len(), 1);
+    assert_eq!(jobs.len(), 84);
+    assert!(jobs.iter().all(|j| (j.service_s - 1800.0).abs() < 1.0));
+    assert!(
+        jobs.iter()
+            .all(|j| j.arrival_s >= start_s as f64 && j.arrival_s < now_s)
+    );
+
+    // The next morning's flurry, 10:00 on the day after the window, with the SLO a minute.
+    let config = config_with_wait("1m");
+    let next_s = now_s + 600.0 * 60.0;
+    let flurry: Vec<Job> = (0..6)
+        .map(|i| Job {
+            arrival_s: next_s + f64::from(i),
+            service_s: 1800.0,
+        })
+        .collect();
+    let mut setup = setup_of(&config, &flurry);
+    setup.start_s = now_s;
+    let run = |prime: bool| {
+        let mut p = Preheat::new(setup.service.clone(), setup.tick_s);
+        if prime {
+            preheat::core::model::Policy::prime(&mut p, &jobs, now_s);
+        }
+        let raw = sim::run_raw(&setup, Box::new(p), false);
+        raw.summarize(&setup, "preheat", 60.0).slo_attainment
+    };
+    assert_eq!(run(true), 1.0);
+    assert_eq!(run(false), 0.0);
+}

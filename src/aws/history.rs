@@ -6,7 +6,8 @@
 //! call names `cloudwatch:GetMetricData`. Turning the figures into jobs is `crate::history`'s.
 
 use super::{AwsError, classify};
-use crate::history::{QueueHistory, Window, plan_calls};
+use crate::core::job::Job;
+use crate::history::{HistoryError, QueueHistory, ServiceSource, Window, plan_calls};
 use aws_sdk_cloudwatch::primitives::DateTime;
 use aws_sdk_cloudwatch::types::{MetricDataQuery, ScanBy};
 
@@ -28,6 +29,35 @@ pub enum FetchError {
         start: String,
         end: String,
     },
+}
+
+/// Why a queue's recent history could not prime its controller (`recent_jobs`).
+#[derive(Debug, thiserror::Error)]
+pub enum RecentError {
+    #[error(transparent)]
+    Fetch(#[from] FetchError),
+    #[error(transparent)]
+    History(#[from] HistoryError),
+}
+
+/// The jobs of `queue`'s last `days` before `now_s` (absolute times, sorted), from its minute
+/// sums as `preheat history` builds them (Little's law, seed 0), for priming a controller at
+/// start (`Policy::prime`). Also the calls made.
+pub async fn recent_jobs(
+    client: &aws_sdk_cloudwatch::Client,
+    endpoint: &str,
+    queue: &str,
+    now_s: f64,
+    days: f64,
+) -> Result<(Vec<Job>, usize), RecentError> {
+    let w = Window::new(now_s, None, days)?;
+    let mut calls = 0;
+    let h = fetch_histories(client, endpoint, &[queue], &w, &mut calls).await?;
+    let mut jobs = crate::history::synthesize(&h[0], &ServiceSource::LittlesLaw, 0)?.jobs;
+    for j in &mut jobs {
+        j.arrival_s += w.start_s as f64;
+    }
+    Ok((jobs, calls))
 }
 
 /// The three metrics, as (query id prefix, metric name, statistic).

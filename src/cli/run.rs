@@ -360,42 +360,16 @@ async fn prime_from_history(
     services: &[preheat::core::config::ServiceConfig],
     policies: &mut [Box<dyn preheat::core::model::Policy + Send>],
 ) {
-    use preheat::history::{DAY_S, ServiceSource, Window, synthesize};
     let now_s = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0.0, |d| d.as_secs_f64());
-    let w = match Window::new(now_s, None, preheat::trace::HISTORY_S / DAY_S) {
-        Ok(w) => w,
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot plan the CloudWatch history read: starting without it");
-            return;
-        }
-    };
+    let days = preheat::trace::HISTORY_S / preheat::history::DAY_S;
     for (s, p) in services.iter().zip(policies.iter_mut()) {
         let queue = preheat::aws::cloudwatch::queue_name(&s.queue_url);
-        let mut calls = 0usize;
-        let read = preheat::aws::history::fetch_histories(
-            &clients.cw,
-            &clients.endpoint,
-            &[queue],
-            &w,
-            &mut calls,
-        )
-        .await;
-        let jobs = read
-            .map_err(|e| e.to_string())
-            .and_then(|h| {
-                synthesize(&h[0], &ServiceSource::LittlesLaw, 0).map_err(|e| e.to_string())
-            })
-            .map(|syn| {
-                let mut jobs = syn.jobs;
-                for j in &mut jobs {
-                    j.arrival_s += w.start_s as f64;
-                }
-                jobs
-            });
-        match jobs {
-            Ok(jobs) => {
+        match preheat::aws::history::recent_jobs(&clients.cw, &clients.endpoint, queue, now_s, days)
+            .await
+        {
+            Ok((jobs, calls)) => {
                 tracing::info!(
                     service = %s.name,
                     jobs = jobs.len(),

@@ -287,6 +287,32 @@ mod tests {
         }
     }
 
+    /// The history a simulated controller reads at start: the days before the window as
+    /// CloudWatch holds them, back into jobs, within the 14 days before the start; none
+    /// SQS-only (the read needs `cloudwatch:GetMetricData`) or without days before the window.
+    #[test]
+    fn the_history_read_at_start_is_the_days_before_the_window_unless_sqs_only() {
+        let mut s = setup(true);
+        s.start_s = 20.0 * 86_400.0;
+        assert_eq!(cloudwatch_history(&s), None);
+        s.history = (0..20)
+            .map(|d| Job {
+                arrival_s: f64::from(d) * 86_400.0 + 36_000.0,
+                service_s: 600.0,
+            })
+            .collect();
+        let past = cloudwatch_history(&s).expect("a history");
+        // Days 6..20 of the twenty are within the 14 days before the start.
+        assert_eq!(past.len(), 14);
+        assert!(
+            past.iter()
+                .all(|j| j.arrival_s >= 6.0 * 86_400.0 && j.arrival_s < s.start_s)
+        );
+        assert!(past.iter().all(|j| (j.service_s - 600.0).abs() < 1e-6));
+        s.sim.cloudwatch_metrics = false;
+        assert_eq!(cloudwatch_history(&s), None);
+    }
+
     fn setup(protection: bool) -> SimSetup {
         let cfg = Config::parse(DEFAULT_CONFIG_YAML, "t").unwrap();
         let mut service = cfg.services[0].clone();
