@@ -91,26 +91,20 @@ impl SimSetup {
     /// Put a loaded trace on the simulation clock (its epoch), so days and weekdays are real.
     pub fn from_trace(service: ServiceConfig, tick_s: f64, sim: SimConfig, trace: &Trace) -> Self {
         let start_s = trace.epoch_unix_s;
+        let on_clock = |jobs: &[Job]| -> Vec<Job> {
+            jobs.iter()
+                .map(|j| Job {
+                    arrival_s: start_s + j.arrival_s,
+                    service_s: j.service_s,
+                })
+                .collect()
+        };
         SimSetup {
             service,
             tick_s,
             sim,
-            jobs: trace
-                .jobs
-                .iter()
-                .map(|j| Job {
-                    arrival_s: start_s + j.arrival_s,
-                    service_s: j.service_s,
-                })
-                .collect(),
-            history: trace
-                .history
-                .iter()
-                .map(|j| Job {
-                    arrival_s: start_s + j.arrival_s,
-                    service_s: j.service_s,
-                })
-                .collect(),
+            jobs: on_clock(&trace.jobs),
+            history: on_clock(&trace.history),
             start_s,
         }
     }
