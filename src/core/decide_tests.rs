@@ -810,8 +810,8 @@ fn a_strict_service_keeps_an_idle_pool_for_flurries_that_come_back_to_the_same_h
 
 /// Issue #9: flurries each higher than any before leave nothing a pool learned from history
 /// could have held for them. Once a week has passed since the first, the week's record-setting
-/// flurries overspend the budget: only the levels every flurry reaches are kept through the
-/// lulls (not the tops each new flurry sets), and the reason says why.
+/// flurries overspend the budget: only the rises below the records are held (not the tops
+/// each new flurry sets), and the reason says why.
 #[test]
 fn flurries_that_keep_setting_new_heights_keep_only_the_levels_that_recur_and_the_reason_says_why()
 {
@@ -834,7 +834,7 @@ fn flurries_that_keep_setting_new_heights_keep_only_the_levels_that_recur_and_th
     assert_eq!(n, idle.min(8), "{why}");
     assert!(
         why.contains(&format!(
-            "keeping {idle} idle for the levels that each came back more often than that"
+            "keeping {idle} idle for the rises that set no record, within the budget"
         )),
         "{why}"
     );
