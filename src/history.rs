@@ -245,6 +245,17 @@ impl QueueHistory {
     }
 }
 
+/// The jobs of `h` (read over `w`) on the absolute clock, service times by Little's law:
+/// the history a controller reads at start, at the edge (`aws::history::recent_jobs`) and in
+/// the simulator (`sim::cloudwatch_history`) alike.
+pub fn recent_jobs_of(h: &QueueHistory, w: &Window, seed: u64) -> Result<Vec<Job>, HistoryError> {
+    let mut jobs = synthesize(h, &ServiceSource::LittlesLaw, seed)?.jobs;
+    for j in &mut jobs {
+        j.arrival_s += w.start_s as f64;
+    }
+    Ok(jobs)
+}
+
 /// Where the jobs' service times come from.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ServiceSource {

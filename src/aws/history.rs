@@ -7,7 +7,7 @@
 
 use super::{AwsError, classify};
 use crate::core::job::Job;
-use crate::history::{HistoryError, QueueHistory, ServiceSource, Window, plan_calls};
+use crate::history::{HistoryError, QueueHistory, Window, plan_calls};
 use aws_sdk_cloudwatch::primitives::DateTime;
 use aws_sdk_cloudwatch::types::{MetricDataQuery, ScanBy};
 
@@ -53,11 +53,7 @@ pub async fn recent_jobs(
     let w = Window::new(now_s, None, days)?;
     let mut calls = 0;
     let h = fetch_histories(client, endpoint, &[queue], &w, &mut calls).await?;
-    let mut jobs = crate::history::synthesize(&h[0], &ServiceSource::LittlesLaw, 0)?.jobs;
-    for j in &mut jobs {
-        j.arrival_s += w.start_s as f64;
-    }
-    Ok((jobs, calls))
+    Ok((crate::history::recent_jobs_of(&h[0], &w, 0)?, calls))
 }
 
 /// The three metrics, as (query id prefix, metric name, statistic).

@@ -145,7 +145,7 @@ pub fn with_restarts(
 /// hold and back into jobs the way the edge does (`history::synthesize`, service times by
 /// Little's law). None when the policy gets no CloudWatch (SQS-only) or nothing came before.
 pub fn cloudwatch_history(setup: &SimSetup) -> Option<Vec<Job>> {
-    use crate::history::{QueueHistory, ServiceSource, Window, synthesize};
+    use crate::history::{QueueHistory, Window};
     if !setup.sim.cloudwatch_metrics || setup.history.is_empty() {
         return None;
     }
@@ -156,12 +156,7 @@ pub fn cloudwatch_history(setup: &SimSetup) -> Option<Vec<Job>> {
     )
     .ok()?;
     let h = QueueHistory::of_jobs(&setup.history, &w);
-    let mut jobs = synthesize(&h, &ServiceSource::LittlesLaw, setup.sim.seed)
-        .ok()?
-        .jobs;
-    for j in &mut jobs {
-        j.arrival_s += w.start_s as f64;
-    }
+    let jobs = crate::history::recent_jobs_of(&h, &w, setup.sim.seed).ok()?;
     (!jobs.is_empty()).then_some(jobs)
 }
 
