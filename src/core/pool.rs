@@ -44,6 +44,15 @@ const TIGHTEN_MIN: f64 = 0.25;
 const STRETCH_SHARE: f64 = 0.5;
 const STRETCH_MAX: f64 = 2.0;
 
+/// How long each hour's highest uncovered rise is remembered for the hour-of-day hold: the
+/// days a controller reads back from CloudWatch when it starts, so that a restarted controller
+/// knows as much as one that ran through them.
+const HOURLY_MEMORY_S: f64 = 14.0 * 86400.0;
+
+/// The hours either side of the hour of the day whose rises the hour-of-day hold covers: a
+/// flurry that came at 10:40 yesterday may come at 9:50 today.
+const HOUR_SPAN: i64 = 1;
+
 /// How far the week's budget of misses may stretch: each uncovered rise is counted as a miss,
 /// but a job that finds a busy worker freeing up within the wait is none (30-second jobs against
 /// a one-minute wait), so a service that misses far less than the count says gets a smaller
@@ -90,12 +99,23 @@ pub struct PoolSize {
     /// Whether a learned pool can meet the budget (`unforeseen_jobs ≤ budget_jobs`, or still
     /// the learning week).
     pub feasible: bool,
+    /// While the service has missed more than its SLO allows since start, the highest
+    /// uncovered rise seen at this hour of the day (± `HOUR_SPAN`) over the last 14 days, which
+    /// the pool holds at least; 0 otherwise.
+    pub hour_tasks: u32,
 }
 
 impl PoolSize {
     /// The reason text's clause when the pool sets the target, beside `busy` busy workers,
     /// with the exposure window `exposed_s`.
     pub fn keeping_text(&self, busy: u32, exposed_s: f64) -> String {
+        if self.hour_binds() {
+            return format!(
+                "; keeping {} idle beside {busy} busy{}",
+                self.idle_tasks,
+                self.hour_text()
+            );
+        }
         format!(
             "; keeping {} idle beside {busy} busy: this week demand rose past that within {} (cold start less the wait) with no idle worker to take it more often than the budget of {:.0} misses allows{}; the {} rises beyond it fit",
             self.idle_tasks,
@@ -126,9 +146,22 @@ impl PoolSize {
             self.budget_jobs,
             match self.idle_tasks {
                 0 => "no rise that set no record overspends it, so no idle pool".to_string(),
+                n if self.hour_binds() => format!("keeping {n} idle{}", self.hour_text()),
                 n =>
                     format!("keeping {n} idle for the rises that set no record, within the budget"),
             }
+        )
+    }
+
+    /// Whether the hour-of-day hold sets the pool.
+    fn hour_binds(&self) -> bool {
+        self.hour_tasks > 0 && self.hour_tasks == self.idle_tasks
+    }
+
+    fn hour_text(&self) -> String {
+        format!(
+            ": more jobs missed since start than the SLO allows, so the pool holds the highest rise seen within {HOUR_SPAN} h of this hour of the day over the last 14 days ({})",
+            self.hour_tasks
         )
     }
 }
@@ -151,6 +184,9 @@ pub struct RisePool {
     /// Arrivals of the history the pool was primed with (sorted): they count toward the
     /// week's budget of misses until a week has passed, as the jobs judged since start do.
     primed_arrivals_s: Vec<f64>,
+    /// The highest uncovered rise of each hour that had one, over `HOURLY_MEMORY_S`: (hour's
+    /// start, rise).
+    hourly_tops: VecDeque<(f64, usize)>,
     /// Never holds a pool (for tests of the other rules in isolation).
     #[cfg(test)]
     off: bool,
@@ -210,6 +246,21 @@ impl RisePool {
                 self.uncovered[w].pop_front();
             }
         }
+        // The hour's highest rise no idle worker at the low point took.
+        if rise > idle_at_low as usize {
+            let hour_s = (now_s / BUCKET_S).floor() * BUCKET_S;
+            match self.hourly_tops.back_mut() {
+                Some((h, n)) if *h == hour_s => *n = (*n).max(rise),
+                _ => self.hourly_tops.push_back((hour_s, rise)),
+            }
+        }
+        while self
+            .hourly_tops
+            .front()
+            .is_some_and(|&(h, _)| h + BUCKET_S <= now_s - HOURLY_MEMORY_S)
+        {
+            self.hourly_tops.pop_front();
+        }
         if past_record > 0 {
             self.record = top;
             self.first_rise_s.get_or_insert(now_s);
@@ -249,6 +300,22 @@ impl RisePool {
             .count()
     }
 
+    /// The highest uncovered rise within `HOUR_SPAN` hours of `now_s`'s hour of the day, over
+    /// the last `HOURLY_MEMORY_S`.
+    fn hour_top(&self, now_s: f64) -> usize {
+        let hour = |t_s: f64| ((t_s / BUCKET_S).floor() as i64).rem_euclid(24);
+        let now = hour(now_s);
+        self.hourly_tops
+            .iter()
+            .filter(|&&(h, _)| {
+                let apart = (hour(h) - now).rem_euclid(24);
+                apart <= HOUR_SPAN || apart >= 24 - HOUR_SPAN
+            })
+            .map(|&(_, n)| n)
+            .max()
+            .unwrap_or(0)
+    }
+
     /// Uncovered rises through level `w` (index) over the window.
     fn rises(&self, w: usize) -> usize {
         self.uncovered[w].iter().map(|&(_, n)| n).sum()
@@ -267,6 +334,7 @@ impl RisePool {
                 budget_jobs,
                 sizing_jobs,
                 feasible: true,
+                hour_tasks: 0,
             };
         }
         let unforeseen_jobs = self.unforeseen.iter().map(|&(_, _, n)| n).sum();
@@ -323,6 +391,22 @@ impl RisePool {
                 .map(|w| self.rises(w))
                 .sum();
         }
+        // Behind the SLO since start, the misses to buy back come where the week's sizing let
+        // a level go, and flurries come back at the hours they came before (office hours, an
+        // evening peak): the pool holds, at each hour of the day, the highest rise seen near
+        // it over the last 14 days, records or not. Held only at those hours it costs a share
+        // of holding the record around the clock. (Issue #9, strict: kth days 150–178 98.64%
+        // for $4924 → 99.20% for $5297, meeting 99% under static N=12's $7270; ServeGen dense
+        // 98.40% → 98.87% for +$23, hpc2n days 200–228 98.39% → 98.68%, 120–148 98.20% →
+        // 98.58%, hpc2n-flurries 96.83% → 97.06%, kth-office-hours 97.64% → 97.77%; kth days
+        // 62–90 99.28% for $4686 → 99.23% for $4856. Holding the record around the clock
+        // instead put hpc2n later weeks and kth days 150–178 behind static N.)
+        let hour_tasks = if tighten < 1.0 {
+            self.hour_top(now_s) as u32
+        } else {
+            0
+        };
+        let idle_tasks = idle_tasks.max(hour_tasks);
         PoolSize {
             idle_tasks,
             uncovered_jobs,
@@ -330,6 +414,7 @@ impl RisePool {
             budget_jobs,
             sizing_jobs: if feasible { sizing_jobs } else { budget_jobs },
             feasible,
+            hour_tasks,
         }
     }
 }
@@ -362,6 +447,42 @@ mod tests {
     }
 
     #[test]
+    fn behind_its_slo_the_pool_holds_at_each_hour_of_the_day_the_highest_rise_seen_near_it() {
+        // A flurry of 8 from 10:00 to 11:00 on each of the first three days, quiet otherwise.
+        let mut p = RisePool::default();
+        let demand = |t_s: f64| {
+            let into_s = t_s.rem_euclid(DAY_S);
+            if t_s < 3.0 * DAY_S && (36_000.0..39_600.0).contains(&into_s) {
+                9
+            } else {
+                1
+            }
+        };
+        let mut t = 0.0;
+        while t < 4.0 * DAY_S {
+            p.observe(demand(t), 0, t, EXPOSED_S);
+            t += TICK_S;
+        }
+        // The fourth day at 9:30: the budget is ample, so the week's sizing keeps no pool …
+        let at_930 = 4.0 * DAY_S + 9.5 * 3600.0;
+        let s = p.size(100.0, 1.0, at_930);
+        assert_eq!((s.idle_tasks, s.hour_tasks), (0, 0), "{s:?}");
+        // … but a service behind its SLO holds the flurries' height within an hour of theirs,
+        let s = p.size(100.0, 0.5, at_930);
+        assert_eq!((s.idle_tasks, s.hour_tasks), (8, 8), "{s:?}");
+        // and nothing at night.
+        let s = p.size(100.0, 0.5, 4.0 * DAY_S + 22.0 * 3600.0);
+        assert_eq!(s.idle_tasks, 0, "{s:?}");
+        // Two weeks after the last flurry, it is forgotten.
+        while t < 17.5 * DAY_S {
+            p.observe(1, 0, t, EXPOSED_S);
+            t += TICK_S;
+        }
+        let s = p.size(100.0, 0.5, 17.0 * DAY_S + 10.0 * 3600.0);
+        assert_eq!((s.idle_tasks, s.hour_tasks), (0, 0), "{s:?}");
+    }
+
+    #[test]
     fn a_flurry_size_that_recurs_gets_a_pool_that_covers_it_within_the_budget() {
         // Four flurries of 3 a day: a week of 28 rises through each of the three levels. With a
         // budget of 10 misses only a pool of 3 leaves none uncovered (2 would leave 28).
@@ -386,6 +507,7 @@ mod tests {
             budget_jobs: 4.4,
             sizing_jobs: 4.4,
             feasible: true,
+            hour_tasks: 0,
         };
         assert_eq!(
             s.keeping_text(5, 180.0),
@@ -410,6 +532,21 @@ mod tests {
                 .ends_with("; no rise that set no record overspends it, so no idle pool"),
             "{}",
             s.out_of_reach_text(0.99)
+        );
+        // Behind the SLO, the hour-of-day hold that sets the pool is named, in either clause.
+        s.idle_tasks = 6;
+        s.hour_tasks = 6;
+        assert!(
+            s.out_of_reach_text(0.99).ends_with("; keeping 6 idle: more jobs missed since start than the SLO allows, so the pool holds the highest rise seen within 1 h of this hour of the day over the last 14 days (6)"),
+            "{}",
+            s.out_of_reach_text(0.99)
+        );
+        s.feasible = true;
+        assert!(
+            s.keeping_text(2, 180.0)
+                .starts_with("; keeping 6 idle beside 2 busy: more jobs missed since start"),
+            "{}",
+            s.keeping_text(2, 180.0)
         );
     }
 
@@ -517,7 +654,17 @@ mod tests {
         let plain = p.size(5.0, 1.0, now_s);
         let tight = p.size(5.0, 0.25, now_s);
         assert!(!plain.feasible && !tight.feasible, "{plain:?} {tight:?}");
-        assert_eq!(plain, tight);
+        // Behind the SLO, the hour-of-day hold comes on top of them; the rest is the same.
+        assert!(tight.hour_tasks > 0, "{tight:?}");
+        assert_eq!(tight.idle_tasks, plain.idle_tasks.max(tight.hour_tasks));
+        assert_eq!(
+            PoolSize {
+                idle_tasks: plain.idle_tasks,
+                hour_tasks: 0,
+                ..tight
+            },
+            plain
+        );
         assert_eq!(tight.sizing_jobs, 5.0, "{tight:?}");
     }
 
