@@ -733,9 +733,12 @@ pub fn decide(
             crate::core::pool::budget_stretch(miss_share, st.feedback.attainment_since_start());
         let tighten =
             crate::core::pool::budget_tighten(miss_share, st.feedback.attainment_since_start());
+        let hold_hours =
+            crate::core::pool::hour_hold_due(miss_share, st.feedback.attainment_since_start());
         st.pool.size(
             stretch * miss_share * (st.feedback.window_judged_jobs() + st.pool.primed_jobs(now_s)),
             tighten,
+            hold_hours,
             now_s,
         )
     });
