@@ -406,12 +406,14 @@ impl RisePool {
         // let a level go, and flurries come back at the hours they came before (office hours,
         // an evening peak): the pool holds, at each hour of the day, the highest rise seen
         // near it over the last 14 days, records or not. Held only at those hours it costs a share
-        // of holding the record around the clock. (Issue #9, strict: kth days 150–178 98.64%
-        // for $4924 → 99.20% for $5297, meeting 99% under static N=12's $7270; ServeGen dense
-        // 98.40% → 98.87% for +$23, hpc2n days 200–228 98.39% → 98.68%, 120–148 98.20% →
-        // 98.58%, hpc2n-flurries 96.83% → 97.06%, kth-office-hours 97.64% → 97.77%; kth days
-        // 62–90 99.28% for $4686 → 99.23% for $4856. Holding the record around the clock
-        // instead put hpc2n later weeks and kth days 150–178 behind static N.)
+        // of holding the record around the clock. (Issue #9, strict, with `hour_hold_due`:
+        // kth days 150–178 98.64% for $4924 → 99.25% for $5381, hpc2n later weeks 98.99% for
+        // $7515 → 99.18% for $7795, ServeGen dense 98.40% for $9772 → 99.07% for $9838, each
+        // meeting 99% under the static N that does; hpc2n days 200–228 98.39% → 98.98%,
+        // 120–148 98.20% → 98.58%, hpc2n-flurries 96.83% → 97.06%; kth-office-hours paid
+        // $8268 → $8951 for nothing. Holding the record around the clock instead put hpc2n
+        // later weeks and kth days 150–178 behind static N; holding every rise's height, not
+        // only the uncovered ones', moved no pair by more than 0.12 pt.)
         let hour_tasks = if hold_hours {
             self.hour_top(now_s) as u32
         } else {
