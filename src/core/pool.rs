@@ -18,8 +18,10 @@
 //!
 //! The budget follows the misses measured since start: far fewer than the SLO allows stretch
 //! it (a rise that finds a worker freeing up in time is no miss), more than it allows tighten
-//! the pool's sizing in proportion, while learning can meet the SLO. Pure; `decide` applies
-//! the floor and says why.
+//! the pool's sizing in proportion, while learning can meet the SLO. Once half the misses the
+//! SLO allows are spent, the pool also holds, at each hour of the day, the highest rise seen
+//! within an hour of it over the last 14 days (flurries come back at the hours they came
+//! before). Pure; `decide` applies the floor and says why.
 
 use std::collections::VecDeque;
 
@@ -84,8 +86,8 @@ pub fn budget_tighten(miss_share: f64, attainment_since_start: Option<f64>) -> f
 /// since start pass `STRETCH_SHARE` of what the SLO allows, where the budget stops stretching.
 /// A service that holds the hours only once it is behind its SLO buys back misses it has
 /// already spent; one that starts at half its allowance meets it. (Issue #9, strict: started
-/// behind instead, hpc2n later weeks 99.18% → 98.99% and ServeGen dense 99.05% → 98.87%,
-/// both under the 99% static N reaches, for $294 and $73 less.)
+/// behind instead, hpc2n later weeks 99.18% → 98.99% and ServeGen dense 99.07% → 98.87%,
+/// both under the 99% static N reaches, for $294 and $43 less.)
 pub fn hour_hold_due(miss_share: f64, attainment_since_start: Option<f64>) -> bool {
     attainment_since_start.is_some_and(|a| 1.0 - a > STRETCH_SHARE * miss_share)
 }
