@@ -978,7 +978,7 @@ mod tests {
     #[test]
     fn the_scenario_files_load() {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
-        for (file, n) in [("scenarios.yaml", 5), ("scenarios-other-windows.yaml", 15)] {
+        for (file, n) in [("scenarios.yaml", 5), ("scenarios-other-windows.yaml", 19)] {
             let got = load_scenarios(&dir.join(file), None).expect(file);
             assert_eq!(got.len(), n, "{file}");
             assert!(got.iter().all(|s| !s.setup.jobs.is_empty()), "{file}");
