@@ -268,6 +268,9 @@ pub fn size(
     }
     st.arrivals
         .note_forecast(now_s + horizon_s, st.arrivals.rate_at(now_s, horizon_s));
+    if strict {
+        st.arrivals.note_base_forecast(now_s, horizon_s);
+    }
 
     // Drain the backlog. With a strict SLO a job that waits for a launch has missed, but jobs
     // that wait say more will come: arrivals are bursty, and a burst is followed by more (the
