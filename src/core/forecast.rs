@@ -377,7 +377,7 @@ mod tests {
             let day = (t / DAY_S).floor() as u64;
             let bucket = ((t % DAY_S) / BUCKET_S) as u64;
             let h = (day * 96 + bucket).wrapping_mul(6_364_136_223_846_793_005) >> 59;
-            h % 8 == 0
+            h.is_multiple_of(8)
         };
         run_days(&mut f, 6.0, |t| if burst(t) { 0.8 } else { 0.2 });
         assert!(!f.profile_forecasts_better());
