@@ -177,7 +177,8 @@ impl PoolSize {
 
     fn hour_text(&self) -> String {
         format!(
-            ": half the misses the SLO allows or more spent since start, so the pool holds the highest rise seen within {HOUR_SPAN} h of this hour of the day over the last 21 days ({})",
+            ": half the misses the SLO allows or more spent since start, so the pool holds the highest rise seen within {HOUR_SPAN} h of this hour of the day over the last {:.0} days ({})",
+            HOURLY_MEMORY_S / 86400.0,
             self.hour_tasks
         )
     }
